@@ -1,0 +1,60 @@
+# MIA: two commands on a fresh machine.
+#   make run    set up .venv and var/, then start every service (embedded mode)
+#   make test   set up .venv (and the test services), lint, run every test suite
+# Both are quick when already set up: installs are keyed on the requirement files.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+REQ_HASH := $(shell cat requirements.txt | sha1sum | cut -c1-12)
+DEV_HASH := $(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+RUNTIME_STAMP := $(VENV)/.runtime-$(REQ_HASH)
+DEV_STAMP := $(VENV)/.dev-$(DEV_HASH)
+MIA_TEST_MYSQL_URL ?= mysql+pymysql://root@127.0.0.1:3306/test
+export MIA_TEST_MYSQL_URL
+
+.PHONY: run test lint format bench schema system-deps clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(RUNTIME_STAMP): requirements.txt | $(PY)
+	$(PY) -m pip install -q -r requirements.txt
+	rm -f $(VENV)/.runtime-*
+	touch $@
+
+$(DEV_STAMP): requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install -q -r requirements-dev.txt
+	rm -f $(VENV)/.dev-* $(VENV)/.runtime-*
+	touch $@ $(RUNTIME_STAMP)
+
+run: $(RUNTIME_STAMP)
+	$(PY) manage.py init
+	$(VENV)/bin/honcho start -f Procfile
+
+system-deps:
+	scripts/install-system-deps.sh
+
+test: $(DEV_STAMP) system-deps lint
+	$(PY) -m pytest
+
+lint: $(DEV_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(DEV_STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: $(DEV_STAMP) system-deps
+	@for script in tests/benchmarks/bench_*.py; do \
+		echo "== $$script"; $(PY) $$script || exit 1; \
+	done
+
+# Regenerate the reviewed MySQL DDL from the migrations (needs the test MariaDB).
+schema: $(DEV_STAMP)
+	$(PY) scripts/regenerate_mysql_schema.py
+
+clean:
+	rm -rf $(VENV) build test-output .pytest_cache .ruff_cache

@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Operator commands for MIA. Errors are one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from shared.context import AppContext, build_context
+from shared.db.migrations import is_up_to_date, migrate
+from shared.db.tables import users
+from shared.encounters import EncounterError, PatientDetails, register_encounter
+from shared.field_crypto import FieldCipher
+from shared.identifiers import InvalidIdentifier
+from shared.json_logging import configure_logging
+from shared.key_rotation import key_ids_in_use, reencrypt_all
+from shared.keys import add_file_key, load_keys, retire_file_keys
+from shared.purge import purge_expired
+from shared.settings import ConfigError, load_settings
+from shared.storage.base import StorageError
+from shared.users import UserError, create_user
+
+EXIT_USAGE = 2
+
+
+class CommandError(Exception):
+    """A command cannot run as asked (message is one line for the operator)."""
+
+
+def cmd_init(ctx: AppContext, args: argparse.Namespace) -> None:
+    """Prepare var/: keys (generated once), storage directory, database schema."""
+    if ctx.settings.data_dir.exists():
+        ctx.settings.data_dir.chmod(0o700)  # patient data (encrypted) and keys live here
+    migrate(ctx.engine)
+    print(f"ready: database migrated, storage at {ctx.settings.storage_url}")
+
+
+def cmd_migrate(ctx: AppContext, args: argparse.Namespace) -> None:
+    migrate(ctx.engine)
+    print("database schema is up to date")
+
+
+def cmd_create_user(ctx: AppContext, args: argparse.Namespace) -> None:
+    with ctx.engine.begin() as conn:
+        enrollment = create_user(
+            conn,
+            portal_base_url=ctx.settings.portal_base_url,
+            username=args.username,
+            display_name=args.name,
+            role=args.role,
+            team=args.team,
+            email=args.email,
+        )
+    valid_until = f"{enrollment.expires_at:%Y-%m-%d %H:%M} UTC"
+    print(f"created {args.role} {args.username!r}; one-time enrollment link (valid until {valid_until}):")
+    print(enrollment.link)
+
+
+def cmd_create_encounter(ctx: AppContext, args: argparse.Namespace) -> None:
+    patient = PatientDetails.from_input(
+        name=args.name, date_of_birth=args.dob, nhs_number=args.nhs_number, phone=args.phone, email=args.email
+    )
+    with ctx.engine.begin() as conn:
+        clinician = conn.execute(select(users.c.id).where(users.c.username == args.clinician)).first()
+        if clinician is None:
+            raise CommandError(f"no user named {args.clinician!r}; create one with: manage.py create-user")
+        invite = register_encounter(
+            ctx,
+            conn,
+            clinician_id=clinician.id,
+            patient=patient,
+            request_note=args.note,
+            lifetime_hours=args.lifetime_hours,
+        )
+    print(f"encounter {invite.encounter_id}; patient link (valid until {invite.expires_at:%Y-%m-%d %H:%M} UTC):")
+    print(invite.link)
+
+
+def cmd_rotate_keys(ctx: AppContext, args: argparse.Namespace) -> None:
+    env_keys = bool(os.environ.get("MIA_ENCRYPTION_KEYS"))
+    if not env_keys:
+        new_id = add_file_key(ctx.settings)
+        print(f"new encryption key {new_id} added to {ctx.settings.keys_file} and made current")
+    cipher = FieldCipher(load_keys(ctx.settings).encryption)
+    counts = reencrypt_all(ctx.engine, cipher)
+    print(f"re-encrypted under key {cipher.current_key_id}: " + json.dumps(counts, sort_keys=True))
+    in_use = key_ids_in_use(ctx.engine, cipher)
+    if args.retire and not env_keys:
+        retired = retire_file_keys(ctx.settings, in_use)
+        print(f"retired keys no value uses: {', '.join(retired) or 'none'}")
+    elif env_keys:
+        print(f"keys still in use: {', '.join(sorted(in_use)) or 'none'}; remove the others from MIA_ENCRYPTION_KEYS")
+
+
+def cmd_purge_expired(ctx: AppContext, args: argparse.Namespace) -> None:
+    """Once, or every N seconds as the embedded mode's maintenance service."""
+    while True:
+        print(json.dumps(purge_expired(ctx), sort_keys=True), flush=True)
+        if not args.every:
+            return
+        time.sleep(args.every)
+
+
+SCHEMA_COMMANDS = {"init", "migrate"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="manage.py", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Callable, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    add("init", cmd_init, "prepare var/ (keys, storage, database) for the embedded mode")
+    add("migrate", cmd_migrate, "bring the database schema up to date")
+
+    user = add("create-user", cmd_create_user, "create a staff account and print its one-time enrollment link")
+    user.add_argument("--username", required=True)
+    user.add_argument("--name", required=True, help="display name, e.g. 'Dr Ada Jones'")
+    user.add_argument("--role", required=True, choices=["clinician", "manager", "admin"])
+    user.add_argument("--team", help="team or department, e.g. 'Dermatology'")
+    user.add_argument("--email")
+
+    enc = add("create-encounter", cmd_create_encounter, "register a patient request and print the patient link")
+    enc.add_argument("--clinician", required=True, help="username of the requesting clinician")
+    enc.add_argument("--name", required=True, help="patient's full name")
+    enc.add_argument("--dob", required=True, help="date of birth, YYYY-MM-DD")
+    enc.add_argument("--nhs-number")
+    enc.add_argument("--phone", help="UK mobile number")
+    enc.add_argument("--email")
+    enc.add_argument("--note", help="what to photograph or film, shown to the patient")
+    enc.add_argument("--lifetime-hours", type=int, help="how long the link works (default MIA_INVITE_LIFETIME_HOURS)")
+
+    rotate = add("rotate-keys", cmd_rotate_keys, "re-encrypt every patient field under a new key")
+    rotate.add_argument("--retire", action="store_true", help="then drop keys no value uses (key file only)")
+
+    purge = add("purge-expired", cmd_purge_expired, "abort abandoned uploads, drop expired sessions and dead links")
+    purge.add_argument("--every", type=int, metavar="SECONDS", help="keep running, purging every SECONDS")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        configure_logging(settings.log_level, service="manage")
+        ctx = build_context(settings)
+        try:
+            if args.command not in SCHEMA_COMMANDS and not is_up_to_date(ctx.engine):
+                raise CommandError("the database schema is not up to date; run: python manage.py migrate")
+            args.handler(ctx, args)
+        finally:
+            ctx.close()
+    except (ConfigError, InvalidIdentifier, UserError, EncounterError, CommandError, StorageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        print(f"error: database: {reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

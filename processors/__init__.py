@@ -1,0 +1,1 @@
+"""Media processing: type sniffing, image and video pipelines, Lambda handlers, the local worker."""

@@ -1,0 +1,1 @@
+"""Code every part of MIA uses: settings, database, encryption, storage, audit, logging."""

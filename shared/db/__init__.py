@@ -1,0 +1,1 @@
+"""Database access: table definitions, engine, migrations and queries (SQLAlchemy Core)."""

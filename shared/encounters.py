@@ -1,0 +1,274 @@
+"""Encounters: registering a patient request, its invite link, and its status.
+
+Patient fields are encrypted before they reach the database; the NHS number
+is also kept as an HMAC blind index for exact-match search. Only the SHA-256
+of an invite token is stored; the token itself exists in the link alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from shared import audit
+from shared.clock import utcnow
+from shared.context import AppContext
+from shared.db.statuses import EncounterStatus
+from shared.db.tables import encounters, users
+from shared.field_crypto import BlindIndex, FieldCipher
+from shared.identifiers import (
+    InvalidIdentifier,
+    normalize_email,
+    normalize_nhs_number,
+    normalize_person_name,
+    normalize_uk_mobile,
+    parse_date_of_birth,
+)
+from shared.ids import new_id, new_secret_token, token_hash
+
+TABLE = "encounters"
+NHS_INDEX_PURPOSE = "nhs_number"
+MAX_REQUEST_NOTE = 1000
+CLOSED_STATUSES = (EncounterStatus.SUBMITTED, EncounterStatus.REVIEWED)
+
+
+class EncounterError(Exception):
+    """An action is not possible in the encounter's current state (message is for people)."""
+
+
+@dataclass(frozen=True)
+class PatientDetails:
+    name: str
+    date_of_birth: dt.date
+    nhs_number: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+    @classmethod
+    def from_input(
+        cls,
+        *,
+        name: str,
+        date_of_birth: str,
+        nhs_number: str | None = None,
+        phone: str | None = None,
+        email: str | None = None,
+    ) -> PatientDetails:
+        """Validate and normalise what a clinician typed; raises InvalidIdentifier."""
+        return cls(
+            name=normalize_person_name(name),
+            date_of_birth=parse_date_of_birth(date_of_birth),
+            nhs_number=normalize_nhs_number(nhs_number) if nhs_number else None,
+            phone=normalize_uk_mobile(phone) if phone else None,
+            email=normalize_email(email) if email else None,
+        )
+
+
+@dataclass(frozen=True)
+class Invite:
+    encounter_id: str
+    token: str
+    link: str
+    expires_at: dt.datetime
+
+
+def invite_link(patient_base_url: str, token: str) -> str:
+    return f"{patient_base_url}/p/{token}"
+
+
+def nhs_number_index(blind_index: BlindIndex, nhs_number: str) -> str:
+    return blind_index.digest(NHS_INDEX_PURPOSE, normalize_nhs_number(nhs_number))
+
+
+def validate_request_note(note: str | None) -> str | None:
+    note = (note or "").strip()
+    if len(note) > MAX_REQUEST_NOTE:
+        raise InvalidIdentifier(f"The request note is too long ({len(note)} characters; at most {MAX_REQUEST_NOTE}).")
+    return note or None
+
+
+def derived_status(row: Any, now: dt.datetime | None = None) -> EncounterStatus:
+    """What a clinician sees: the stored stage, unless the link is locked or has expired first."""
+    stored = EncounterStatus(row.status)
+    if stored in CLOSED_STATUSES:
+        return stored
+    if row.locked_at is not None:
+        return EncounterStatus.LOCKED
+    if row.invite_expires_at is not None and row.invite_expires_at <= (now or utcnow()):
+        return EncounterStatus.EXPIRED
+    return stored
+
+
+def decrypt_patient(cipher: FieldCipher, row: Any) -> PatientDetails:
+    """Decrypt for display only; never log or store the result."""
+
+    def field(column: str) -> str | None:
+        return cipher.decrypt_optional(TABLE, column, row.id, getattr(row, column))
+
+    return PatientDetails(
+        name=field("patient_name") or "",
+        date_of_birth=dt.date.fromisoformat(field("date_of_birth") or ""),
+        nhs_number=field("nhs_number"),
+        phone=field("phone"),
+        email=field("email"),
+    )
+
+
+def decrypt_request_note(cipher: FieldCipher, row: Any) -> str | None:
+    return cipher.decrypt_optional(TABLE, "request_note", row.id, row.request_note)
+
+
+def _lifetime(ctx: AppContext, lifetime_hours: int | None) -> dt.timedelta:
+    hours = lifetime_hours or ctx.settings.invite_lifetime_hours
+    if not 1 <= hours <= 24 * 28:
+        raise InvalidIdentifier("The link lifetime must be between 1 hour and 28 days.")
+    return dt.timedelta(hours=hours)
+
+
+def _issue_invite(
+    ctx: AppContext, conn: Connection, encounter_id: str, lifetime: dt.timedelta, patient: PatientDetails
+) -> Invite:
+    now = utcnow()
+    token = new_secret_token()
+    expires_at = now + lifetime
+    conn.execute(
+        update(encounters)
+        .where(encounters.c.id == encounter_id)
+        .values(
+            invite_token_hash=token_hash(token),
+            invite_expires_at=expires_at,
+            invited_at=now,
+            dob_failures=0,
+            locked_at=None,
+            updated_at=now,
+        )
+    )
+    link = invite_link(ctx.settings.patient_base_url, token)
+    ctx.notifier.invite_patient(
+        conn,
+        encounter_id=encounter_id,
+        link=link,
+        expires_text=expires_at.strftime("%d %B %Y %H:%M UTC"),
+        phone=patient.phone,
+        email=patient.email,
+    )
+    return Invite(encounter_id, token, link, expires_at)
+
+
+def register_encounter(
+    ctx: AppContext,
+    conn: Connection,
+    *,
+    clinician_id: str,
+    patient: PatientDetails,
+    request_note: str | None = None,
+    lifetime_hours: int | None = None,
+    remote_addr: str | None = None,
+) -> Invite:
+    """Create the encounter and its first invite, in the caller's transaction."""
+    clinician = conn.execute(select(users.c.id, users.c.team).where(users.c.id == clinician_id)).first()
+    if clinician is None:
+        raise EncounterError("The clinician account does not exist.")
+    lifetime = _lifetime(ctx, lifetime_hours)
+    note = validate_request_note(request_note)
+    encounter_id = new_id()
+    now = utcnow()
+
+    def enc(column: str, value: str | None) -> bytes | None:
+        return ctx.cipher.encrypt_optional(TABLE, column, encounter_id, value)
+
+    conn.execute(
+        encounters.insert().values(
+            id=encounter_id,
+            clinician_id=clinician_id,
+            team=clinician.team,
+            status=EncounterStatus.INVITED,
+            patient_name=enc("patient_name", patient.name),
+            date_of_birth=enc("date_of_birth", patient.date_of_birth.isoformat()),
+            nhs_number=enc("nhs_number", patient.nhs_number),
+            nhs_number_index=nhs_number_index(ctx.blind_index, patient.nhs_number) if patient.nhs_number else None,
+            phone=enc("phone", patient.phone),
+            email=enc("email", patient.email),
+            request_note=enc("request_note", note),
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    invite = _issue_invite(ctx, conn, encounter_id, lifetime, patient)
+    audit.record(
+        conn,
+        "encounter.created",
+        actor_type=audit.ACTOR_USER,
+        actor_id=clinician_id,
+        encounter_id=encounter_id,
+        remote_addr=remote_addr,
+        detail={"invite_expires_at": invite.expires_at.isoformat()},
+    )
+    return invite
+
+
+def _load_open(conn: Connection, encounter_id: str) -> Any:
+    row = conn.execute(select(encounters).where(encounters.c.id == encounter_id)).first()
+    if row is None or row.deleted_at is not None:
+        raise EncounterError("That encounter does not exist.")
+    if row.status in CLOSED_STATUSES:
+        raise EncounterError("The patient has already sent their photos and videos; register a new request instead.")
+    return row
+
+
+def reissue_invite(
+    ctx: AppContext,
+    conn: Connection,
+    encounter_id: str,
+    *,
+    actor_id: str,
+    lifetime_hours: int | None = None,
+    remote_addr: str | None = None,
+) -> Invite:
+    """New token (the old link stops working), fresh expiry, lock and failure count cleared."""
+    row = _load_open(conn, encounter_id)
+    invite = _issue_invite(ctx, conn, encounter_id, _lifetime(ctx, lifetime_hours), decrypt_patient(ctx.cipher, row))
+    audit.record(
+        conn,
+        "invite.reissued",
+        actor_type=audit.ACTOR_USER,
+        actor_id=actor_id,
+        encounter_id=encounter_id,
+        remote_addr=remote_addr,
+        detail={"invite_expires_at": invite.expires_at.isoformat(), "was_locked": row.locked_at is not None},
+    )
+    return invite
+
+
+def unlock(
+    ctx: AppContext, conn: Connection, encounter_id: str, *, actor_id: str, remote_addr: str | None = None
+) -> None:
+    """Clear a date-of-birth lockout while keeping the same link."""
+    _load_open(conn, encounter_id)
+    conn.execute(
+        update(encounters)
+        .where(encounters.c.id == encounter_id)
+        .values(dob_failures=0, locked_at=None, updated_at=utcnow())
+    )
+    audit.record(
+        conn,
+        "invite.unlocked",
+        actor_type=audit.ACTOR_USER,
+        actor_id=actor_id,
+        encounter_id=encounter_id,
+        remote_addr=remote_addr,
+    )
+
+
+def find_by_nhs_number(ctx: AppContext, conn: Connection, nhs_number: str) -> list[Any]:
+    """Exact-match search through the blind index (raises InvalidIdentifier for a bad number)."""
+    digest = nhs_number_index(ctx.blind_index, nhs_number)
+    query = (
+        select(encounters)
+        .where(encounters.c.nhs_number_index == digest, encounters.c.deleted_at.is_(None))
+        .order_by(encounters.c.created_at.desc())
+    )
+    return list(conn.execute(query))

@@ -1,0 +1,77 @@
+"""Validation and normalisation of patient identifiers typed by people.
+
+Each function returns the normalised value or raises `InvalidIdentifier`
+with a message a clinician can act on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+
+class InvalidIdentifier(ValueError):
+    """The value was typed wrongly; the message says how to fix it."""
+
+
+def normalize_nhs_number(raw: str) -> str:
+    """Ten digits with a valid modulus-11 check digit; spaces and dashes allowed."""
+    digits = re.sub(r"[\s-]", "", raw or "")
+    if not re.fullmatch(r"\d{10}", digits):
+        raise InvalidIdentifier("An NHS number has 10 digits, for example 943 476 5919.")
+    total = sum(int(digit) * weight for digit, weight in zip(digits[:9], range(10, 1, -1), strict=True))
+    check = 11 - total % 11
+    if check == 11:
+        check = 0
+    if check == 10 or check != int(digits[9]):
+        raise InvalidIdentifier("That NHS number is not valid (its check digit does not match). Please check it.")
+    return digits
+
+
+def format_nhs_number(digits: str) -> str:
+    return f"{digits[:3]} {digits[3:6]} {digits[6:]}"
+
+
+def normalize_uk_mobile(raw: str) -> str:
+    """A UK mobile number in E.164 form (+447…)."""
+    compact = re.sub(r"[\s()-]", "", raw or "")
+    if compact.startswith("00"):
+        compact = "+" + compact[2:]
+    if compact.startswith("07"):
+        compact = "+44" + compact[1:]
+    elif compact.startswith("447"):
+        compact = "+" + compact
+    if not re.fullmatch(r"\+447\d{9}", compact):
+        raise InvalidIdentifier("Enter a UK mobile number, for example 07700 900123.")
+    return compact
+
+
+def normalize_email(raw: str) -> str:
+    value = (raw or "").strip()
+    if len(value) > 254 or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+        raise InvalidIdentifier("Enter an email address such as name@example.com.")
+    local, _, domain = value.partition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def parse_date_of_birth(raw: str, today: dt.date | None = None) -> dt.date:
+    """ISO date (YYYY-MM-DD) in the past, not more than 130 years ago."""
+    today = today or dt.date.today()
+    try:
+        value = dt.date.fromisoformat((raw or "").strip())
+    except ValueError:
+        raise InvalidIdentifier("Enter the date of birth as YYYY-MM-DD, for example 1980-04-23.") from None
+    if value > today:
+        raise InvalidIdentifier("The date of birth cannot be in the future.")
+    if value.year < today.year - 130:
+        raise InvalidIdentifier("That date of birth is more than 130 years ago. Please check it.")
+    return value
+
+
+def normalize_person_name(raw: str) -> str:
+    value = " ".join((raw or "").split())
+    if not value:
+        raise InvalidIdentifier("Enter the patient's name.")
+    if len(value) > 200 or any(ord(ch) < 32 for ch in value):
+        raise InvalidIdentifier("The name is too long or contains characters that are not allowed.")
+    return value

@@ -1,0 +1,160 @@
+"""Settings from environment variables with embedded defaults (twelve-factor).
+
+Every part of MIA reads its configuration through `load_settings()`. A bad
+value raises `ConfigError` whose message is one line naming the variable and
+what it expects; entry points print it and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+KIB = 1024
+MIB = 1024 * KIB
+GIB = 1024 * MIB
+
+_SIZE_UNITS = {"": 1, "b": 1, "kib": KIB, "kb": 1000, "mib": MIB, "mb": 1000**2, "gib": GIB, "gb": 1000**3}
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed (message is one line)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str
+    data_dir: Path
+    database_url: str
+    storage_url: str
+    s3_endpoint_url: str | None
+    s3_region: str
+    s3_part_size: int
+    keys_file: Path
+    patient_base_url: str
+    portal_base_url: str
+    upload_host: str
+    upload_port: int
+    max_image_bytes: int
+    max_video_bytes: int
+    max_files_per_encounter: int
+    max_encounter_bytes: int
+    invite_lifetime_hours: int
+    upload_expiry_hours: int
+    media_url_lifetime_seconds: int
+    log_level: str
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def uses_s3(self) -> bool:
+        return self.storage_url.startswith("s3://")
+
+
+def parse_size(name: str, raw: str) -> int:
+    """Parse '50MiB', '2 GiB' or plain bytes; refuse anything else."""
+    match = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]*)\s*", raw)
+    unit = match.group(2).lower() if match else None
+    if not match or unit not in _SIZE_UNITS:
+        raise ConfigError(f"{name}: expected a size such as 52428800, 50MiB or 2GiB, got {raw!r}")
+    value = int(match.group(1)) * _SIZE_UNITS[unit]
+    if value <= 0:
+        raise ConfigError(f"{name}: expected a size greater than zero, got {raw!r}")
+    return value
+
+
+def _positive_int(name: str, raw: str, maximum: int | None = None) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
+    if value <= 0 or (maximum is not None and value > maximum):
+        bound = f" up to {maximum}" if maximum is not None else ""
+        raise ConfigError(f"{name}: expected a whole number greater than zero{bound}, got {raw!r}")
+    return value
+
+
+def _base_url(name: str, raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(f"{name}: expected an http(s) base URL such as https://upload.example.nhs.uk, got {raw!r}")
+    return raw.rstrip("/")
+
+
+def _database_url(name: str, raw: str) -> str:
+    if raw.startswith("sqlite:///") or raw.startswith("mysql+pymysql://"):
+        return raw
+    raise ConfigError(
+        f"{name}: expected sqlite:///PATH or mysql+pymysql://USER:PASSWORD@HOST:PORT/DB, got {raw.split('@')[-1]!r}"
+    )
+
+
+def _storage_url(name: str, raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme == "file" and parts.path:
+        return raw
+    if parts.scheme == "s3" and parts.netloc:
+        return raw
+    raise ConfigError(f"{name}: expected file:///ABSOLUTE/PATH or s3://BUCKET/PREFIX, got {raw!r}")
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read settings from `env` (default: the process environment)."""
+    env = os.environ if env is None else env
+
+    def get(name: str, default: str) -> str:
+        value = env.get(name, "").strip()
+        return value or default
+
+    environment = get("MIA_ENV", "development")
+    if environment not in ("development", "production"):
+        raise ConfigError(f"MIA_ENV: expected 'development' or 'production', got {environment!r}")
+    data_dir = Path(get("MIA_DATA_DIR", str(PROJECT_ROOT / "var"))).resolve()
+    s3_part_size = parse_size("MIA_S3_PART_SIZE", get("MIA_S3_PART_SIZE", "8MiB"))
+    if s3_part_size < 5 * MIB:
+        raise ConfigError("MIA_S3_PART_SIZE: expected at least 5MiB (the S3 minimum part size)")
+    log_level = get("MIA_LOG_LEVEL", "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"MIA_LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+    return Settings(
+        environment=environment,
+        data_dir=data_dir,
+        database_url=_database_url(
+            "MIA_DATABASE_URL", get("MIA_DATABASE_URL", f"sqlite:///{data_dir / 'mia.sqlite3'}")
+        ),
+        storage_url=_storage_url("MIA_STORAGE_URL", get("MIA_STORAGE_URL", (data_dir / "objects").as_uri())),
+        s3_endpoint_url=_base_url("MIA_S3_ENDPOINT_URL", env["MIA_S3_ENDPOINT_URL"])
+        if env.get("MIA_S3_ENDPOINT_URL")
+        else None,
+        s3_region=get("MIA_S3_REGION", "eu-west-2"),
+        s3_part_size=s3_part_size,
+        keys_file=Path(get("MIA_KEYS_FILE", str(data_dir / "keys.json"))),
+        patient_base_url=_base_url("MIA_PATIENT_BASE_URL", get("MIA_PATIENT_BASE_URL", "http://localhost:8080")),
+        portal_base_url=_base_url("MIA_PORTAL_BASE_URL", get("MIA_PORTAL_BASE_URL", "http://localhost:8501")),
+        upload_host=get("MIA_UPLOAD_HOST", "127.0.0.1"),
+        upload_port=_positive_int("MIA_UPLOAD_PORT", get("MIA_UPLOAD_PORT", "8080"), maximum=65535),
+        max_image_bytes=parse_size("MIA_MAX_IMAGE_BYTES", get("MIA_MAX_IMAGE_BYTES", "50MiB")),
+        max_video_bytes=parse_size("MIA_MAX_VIDEO_BYTES", get("MIA_MAX_VIDEO_BYTES", "2GiB")),
+        max_files_per_encounter=_positive_int("MIA_MAX_FILES_PER_ENCOUNTER", get("MIA_MAX_FILES_PER_ENCOUNTER", "20")),
+        max_encounter_bytes=parse_size("MIA_MAX_ENCOUNTER_BYTES", get("MIA_MAX_ENCOUNTER_BYTES", "10GiB")),
+        invite_lifetime_hours=_positive_int(
+            "MIA_INVITE_LIFETIME_HOURS", get("MIA_INVITE_LIFETIME_HOURS", "72"), maximum=24 * 28
+        ),
+        upload_expiry_hours=_positive_int("MIA_UPLOAD_EXPIRY_HOURS", get("MIA_UPLOAD_EXPIRY_HOURS", "24")),
+        media_url_lifetime_seconds=_positive_int(
+            "MIA_MEDIA_URL_LIFETIME_SECONDS", get("MIA_MEDIA_URL_LIFETIME_SECONDS", "300"), maximum=300
+        ),
+        log_level=log_level,
+    )

@@ -1,0 +1,33 @@
+"""Small builders for test data through the real code paths."""
+
+from __future__ import annotations
+
+from shared.context import AppContext
+from shared.encounters import Invite, PatientDetails, register_encounter
+from shared.users import create_user
+
+PATIENT = PatientDetails.from_input(
+    name="Zebedee Quartermain",
+    date_of_birth="1961-07-14",
+    nhs_number="943 476 5919",
+    phone="07700 900123",
+    email="zebedee.q@example.org",
+)
+REQUEST_NOTE = "Photos of the rash on your left forearm, in daylight"
+
+
+def make_clinician(ctx: AppContext, username: str = "drjones", team: str = "Dermatology") -> str:
+    with ctx.engine.begin() as conn:
+        return create_user(
+            conn,
+            portal_base_url=ctx.settings.portal_base_url,
+            username=username,
+            display_name=f"Dr {username}",
+            role="clinician",
+            team=team,
+        ).user_id
+
+
+def make_encounter(ctx: AppContext, clinician_id: str, patient: PatientDetails = PATIENT) -> Invite:
+    with ctx.engine.begin() as conn:
+        return register_encounter(ctx, conn, clinician_id=clinician_id, patient=patient, request_note=REQUEST_NOTE)
