@@ -1,0 +1,75 @@
+# Secrets Manager holds every secret the components read; ECS injects them
+# as environment variables, the processing function reads them at start-up
+# (lambda-layers/secrets-env). Terraform creates the key secrets EMPTY: their
+# values are generated and put by scripts/seed-app-keys.sh, so no key ever
+# passes through Terraform or its state. The database URL is written here
+# through a write-only argument (never stored in the state either).
+
+locals {
+  app_key_secrets = {
+    MIA_ENCRYPTION_KEYS = {
+      name        = "field-encryption-keys"
+      description = "Field-encryption keyring, KEY_ID:BASE64[,KEY_ID:BASE64...]; the last key encrypts new values"
+    }
+    MIA_BLIND_INDEX_KEY = {
+      name        = "blind-index-key"
+      description = "Base64 32-byte HMAC key of the NHS-number search index (never rotate without re-indexing)"
+    }
+    MIA_URL_SIGNING_KEY = {
+      name        = "url-signing-key"
+      description = "Base64 32-byte key signing local media URLs"
+    }
+    MIA_COOKIE_KEY = {
+      name        = "cookie-key"
+      description = "Base64 32-byte key signing the portal sign-in cookie"
+    }
+  }
+}
+
+resource "aws_secretsmanager_secret" "app_key" {
+  #checkov:skip=CKV2_AWS_57:Rotation re-encrypts every patient field (manage.py rotate-keys); it is a planned operator procedure (terraform/README.md), not a Lambda rotation.
+  for_each = local.app_key_secrets
+
+  name                    = "${local.name}/${each.value.name}"
+  description             = "MIA ${var.environment}: ${each.value.description}"
+  kms_key_id              = aws_kms_key.platform.arn
+  recovery_window_in_days = 30
+}
+
+resource "aws_secretsmanager_secret" "database_url" {
+  #checkov:skip=CKV2_AWS_57:The password is rotated by bumping database_password_version, which writes the cluster and this secret in one apply.
+  count = var.create_database ? 1 : 0
+
+  name                    = "${local.name}/database-url"
+  description             = "MIA ${var.environment}: MIA_DATABASE_URL, mysql+pymysql://USER:PASSWORD@HOST:3306/mia with TLS"
+  kms_key_id              = aws_kms_key.platform.arn
+  recovery_window_in_days = 30
+}
+
+resource "aws_secretsmanager_secret_version" "database_url" {
+  count = var.create_database ? 1 : 0
+
+  secret_id = aws_secretsmanager_secret.database_url[0].id
+  secret_string_wo = format(
+    "mysql+pymysql://%s:%s@%s:%d/%s?charset=utf8mb4&ssl_ca=%s",
+    aws_rds_cluster.main[0].master_username,
+    ephemeral.random_password.database[0].result,
+    aws_rds_cluster.main[0].endpoint,
+    aws_rds_cluster.main[0].port,
+    aws_rds_cluster.main[0].database_name,
+    local.rds_ca_path,
+  )
+  secret_string_wo_version = var.database_password_version
+}
+
+locals {
+  database_url_secret_arn = var.create_database ? aws_secretsmanager_secret.database_url[0].arn : var.existing_database_url_secret_arn
+
+  # Environment variable name => secret ARN, for every component.
+  app_secret_arns = merge(
+    { for env_name, secret in aws_secretsmanager_secret.app_key : env_name => secret.arn },
+    { MIA_DATABASE_URL = local.database_url_secret_arn },
+  )
+
+  secret_kms_key_arns = compact([aws_kms_key.platform.arn, var.existing_database_secret_kms_key_arn])
+}
