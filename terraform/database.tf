@@ -70,6 +70,7 @@ resource "aws_rds_cluster_parameter_group" "main" {
 }
 
 resource "aws_rds_cluster" "main" {
+  #checkov:skip=CKV_AWS_326:Backtrack rewinds the whole cluster in place, audit trail included; recovery is point-in-time restore to a new cluster (automated backups) or an AWS Backup recovery point.
   count = var.create_database ? 1 : 0
 
   cluster_identifier = local.name
@@ -147,4 +148,64 @@ resource "aws_iam_role_policy_attachment" "database_monitoring" {
 
   role       = aws_iam_role.database_monitoring[0].name
   policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+}
+
+# --- AWS Backup: daily recovery points kept apart from the cluster -----------
+
+resource "aws_backup_vault" "main" {
+  count = var.create_database ? 1 : 0
+
+  name        = local.name
+  kms_key_arn = aws_kms_key.platform.arn
+}
+
+resource "aws_backup_plan" "database" {
+  count = var.create_database ? 1 : 0
+
+  name = "${local.name}-database"
+
+  rule {
+    rule_name         = "daily"
+    target_vault_name = aws_backup_vault.main[0].name
+    schedule          = "cron(0 3 * * ? *)"
+    start_window      = 60
+    completion_window = 360
+
+    lifecycle {
+      delete_after = var.database_backup_vault_retention_days
+    }
+  }
+}
+
+data "aws_iam_policy_document" "backup_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["backup.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "backup" {
+  count = var.create_database ? 1 : 0
+
+  name               = "${local.name}-backup"
+  assume_role_policy = data.aws_iam_policy_document.backup_assume.json
+}
+
+resource "aws_iam_role_policy_attachment" "backup" {
+  for_each = var.create_database ? toset(["AWSBackupServiceRolePolicyForBackup", "AWSBackupServiceRolePolicyForRestores"]) : toset([])
+
+  role       = aws_iam_role.backup[0].name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/${each.value}"
+}
+
+resource "aws_backup_selection" "database" {
+  count = var.create_database ? 1 : 0
+
+  name         = "${local.name}-database"
+  plan_id      = aws_backup_plan.database[0].id
+  iam_role_arn = aws_iam_role.backup[0].arn
+  resources    = [aws_rds_cluster.main[0].arn]
 }

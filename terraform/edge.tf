@@ -3,6 +3,7 @@
 # and the portal (clinicians), access logs to the logs bucket.
 
 resource "aws_lb" "main" {
+  #checkov:skip=CKV2_AWS_76:The WAF has the Log4j protection (KnownBadInputs, CKV_AWS_192) but deliberately not AWSManagedRulesAnonymousIpList: it would block patients behind iCloud Private Relay or a VPN; the country rule, IP reputation list and rate limit apply instead.
   name               = local.name
   load_balancer_type = "application"
   internal           = false

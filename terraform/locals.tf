@@ -4,8 +4,15 @@ data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 data "aws_region" "current" {}
 
+# The zones are named, not discovered: a zone AWS adds later must not move
+# subnets (and with them the database) on the next apply.
 data "aws_availability_zones" "available" {
   state = "available"
+
+  filter {
+    name   = "zone-name"
+    values = [for letter in ["a", "b", "c"] : "${var.region}${letter}"]
+  }
 }
 
 locals {

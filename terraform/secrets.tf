@@ -27,7 +27,7 @@ locals {
 }
 
 resource "aws_secretsmanager_secret" "app_key" {
-  #checkov:skip=CKV2_AWS_57:Rotation re-encrypts every patient field (manage.py rotate-keys); it is a planned operator procedure (terraform/README.md), not a Lambda rotation.
+  #checkov:skip=CKV2_AWS_57:Keys are rotated by the operator procedure in terraform/README.md (new field keys need manage.py rotate-keys to re-encrypt every field); a rotation Lambda cannot do that.
   for_each = local.app_key_secrets
 
   name                    = "${local.name}/${each.value.name}"

@@ -402,6 +402,12 @@ variable "database_backup_retention_days" {
   }
 }
 
+variable "database_backup_vault_retention_days" {
+  description = "Days AWS Backup keeps each daily recovery point of the database."
+  type        = number
+  default     = 35
+}
+
 variable "database_password_version" {
   description = "Bump to give the database a new random password (written to the cluster and the URL secret, never to the state)."
   type        = number

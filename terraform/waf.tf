@@ -12,11 +12,6 @@
 locals {
   tus_data_label = "mia:tus-upload-data"
 
-  managed_rule_groups = {
-    "aws-common-rule-set"  = { priority = 5, name = "AWSManagedRulesCommonRuleSet" }
-    "aws-known-bad-inputs" = { priority = 6, name = "AWSManagedRulesKnownBadInputsRuleSet" }
-    "aws-sql-injection"    = { priority = 7, name = "AWSManagedRulesSQLiRuleSet" }
-  }
 }
 
 resource "aws_wafv2_ip_set" "portal" {
@@ -239,40 +234,102 @@ resource "aws_wafv2_web_acl" "main" {
     }
   }
 
-  dynamic "rule" {
-    for_each = local.managed_rule_groups
+  rule {
+    name     = "aws-common-rule-set"
+    priority = 5
 
-    content {
-      name     = rule.key
-      priority = rule.value.priority
+    override_action {
+      none {}
+    }
 
-      override_action {
-        none {}
-      }
+    statement {
+      managed_rule_group_statement {
+        name        = "AWSManagedRulesCommonRuleSet"
+        vendor_name = "AWS"
 
-      statement {
-        managed_rule_group_statement {
-          name        = rule.value.name
-          vendor_name = "AWS"
-
-          scope_down_statement {
-            not_statement {
-              statement {
-                label_match_statement {
-                  scope = "LABEL"
-                  key   = local.tus_data_label
-                }
+        scope_down_statement {
+          not_statement {
+            statement {
+              label_match_statement {
+                scope = "LABEL"
+                key   = local.tus_data_label
               }
             }
           }
         }
       }
+    }
 
-      visibility_config {
-        cloudwatch_metrics_enabled = true
-        metric_name                = "${local.name}-${rule.key}"
-        sampled_requests_enabled   = true
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${local.name}-aws-common-rule-set"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  rule {
+    name     = "aws-known-bad-inputs"
+    priority = 6
+
+    override_action {
+      none {}
+    }
+
+    statement {
+      managed_rule_group_statement {
+        name        = "AWSManagedRulesKnownBadInputsRuleSet"
+        vendor_name = "AWS"
+
+        scope_down_statement {
+          not_statement {
+            statement {
+              label_match_statement {
+                scope = "LABEL"
+                key   = local.tus_data_label
+              }
+            }
+          }
+        }
       }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${local.name}-aws-known-bad-inputs"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  rule {
+    name     = "aws-sql-injection"
+    priority = 7
+
+    override_action {
+      none {}
+    }
+
+    statement {
+      managed_rule_group_statement {
+        name        = "AWSManagedRulesSQLiRuleSet"
+        vendor_name = "AWS"
+
+        scope_down_statement {
+          not_statement {
+            statement {
+              label_match_statement {
+                scope = "LABEL"
+                key   = local.tus_data_label
+              }
+            }
+          }
+        }
+      }
+    }
+
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${local.name}-aws-sql-injection"
+      sampled_requests_enabled   = true
     }
   }
 

@@ -22,6 +22,7 @@ from typing import Any
 
 PROGRAM = "mia-secrets-env"
 ARNS_VARIABLE = "MIA_SECRET_ARNS"
+NOT_FOUND = "ResourceNotFoundException"
 
 
 class SecretsError(Exception):
@@ -55,7 +56,10 @@ def load_secrets(env: MutableMapping[str, str], get_secret_value: Callable[..., 
         try:
             value = get_secret_value(SecretId=secret_id).get("SecretString")
         except Exception as exc:  # any SDK or network failure ends the start-up the same way
-            raise SecretsError(f"{name}: cannot read secret {secret_id} ({_error_code(exc)})") from None
+            code = _error_code(exc)
+            # Secrets Manager answers the same for a missing secret and for one never given a value.
+            hint = "; missing, or never given a value (terraform/README.md: seed the keys)" if code == NOT_FOUND else ""
+            raise SecretsError(f"{name}: cannot read secret {secret_id} ({code}{hint})") from None
         if not value:
             raise SecretsError(f"{name}: secret {secret_id} has no value yet (terraform/README.md: seed the keys)")
         env[name] = value
