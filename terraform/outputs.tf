@@ -39,7 +39,7 @@ output "run_task_network_configuration" {
 }
 
 output "app_key_secret_arns" {
-  description = "Secrets to fill before the first start ({ ENV_NAME = ARN }); scripts/seed-app-keys.sh reads this."
+  description = "Secrets to fill before the first start ({ ENV_NAME = ARN }); scripts/aws_app_keys.py reads this."
   value       = { for env_name, secret in aws_secretsmanager_secret.app_key : env_name => secret.arn }
 }
 

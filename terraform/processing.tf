@@ -25,7 +25,7 @@ resource "aws_lambda_layer_version" "ffmpeg" {
   s3_bucket                = aws_s3_object.ffmpeg_layer.bucket
   s3_key                   = aws_s3_object.ffmpeg_layer.key
   s3_object_version        = aws_s3_object.ffmpeg_layer.version_id
-  source_code_hash         = filebase64sha256(local.ffmpeg_layer_path)
+  source_code_hash         = fileexists(local.ffmpeg_layer_path) ? filebase64sha256(local.ffmpeg_layer_path) : null
   compatible_runtimes      = ["python3.11"]
   compatible_architectures = ["x86_64"]
 }
@@ -84,7 +84,7 @@ resource "aws_lambda_function" "processing" {
   s3_bucket         = aws_s3_object.processors_package.bucket
   s3_key            = aws_s3_object.processors_package.key
   s3_object_version = aws_s3_object.processors_package.version_id
-  source_code_hash  = filebase64sha256(local.lambda_package_path)
+  source_code_hash  = fileexists(local.lambda_package_path) ? filebase64sha256(local.lambda_package_path) : null
   layers            = [aws_lambda_layer_version.ffmpeg.arn, aws_lambda_layer_version.secrets_env.arn]
 
   memory_size                    = var.processing_memory_mb

@@ -1,7 +1,7 @@
 # Secrets Manager holds every secret the components read; ECS injects them
 # as environment variables, the processing function reads them at start-up
 # (lambda-layers/secrets-env). Terraform creates the key secrets EMPTY: their
-# values are generated and put by scripts/seed-app-keys.sh, so no key ever
+# values are generated and put by scripts/aws_app_keys.py, so no key ever
 # passes through Terraform or its state. The database URL is written here
 # through a write-only argument (never stored in the state either).
 

@@ -317,14 +317,28 @@ resource "aws_s3_object" "processors_package" {
   bucket      = aws_s3_bucket.artifacts.id
   key         = "lambda/processors.zip"
   source      = local.lambda_package_path
-  source_hash = filemd5(local.lambda_package_path)
+  source_hash = fileexists(local.lambda_package_path) ? filemd5(local.lambda_package_path) : null
+
+  lifecycle {
+    precondition {
+      condition     = fileexists(local.lambda_package_path)
+      error_message = "No the processors package at ${local.lambda_package_path}: run `make lambda-package` first (or set the path variable)."
+    }
+  }
 }
 
 resource "aws_s3_object" "ffmpeg_layer" {
   bucket      = aws_s3_bucket.artifacts.id
   key         = "lambda/ffmpeg-layer.zip"
   source      = local.ffmpeg_layer_path
-  source_hash = filemd5(local.ffmpeg_layer_path)
+  source_hash = fileexists(local.ffmpeg_layer_path) ? filemd5(local.ffmpeg_layer_path) : null
+
+  lifecycle {
+    precondition {
+      condition     = fileexists(local.ffmpeg_layer_path)
+      error_message = "No the ffmpeg layer at ${local.ffmpeg_layer_path}: run `make lambda-package` first (or set the path variable)."
+    }
+  }
 }
 
 # --- logs ---------------------------------------------------------------------
