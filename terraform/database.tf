@@ -81,7 +81,7 @@ resource "aws_rds_cluster" "main" {
   port               = 3306
 
   master_username            = "mia_admin"
-  master_password_wo         = ephemeral.random_password.database[0].result
+  master_password_wo         = ephemeral.aws_secretsmanager_secret_version.database_password[0].secret_string
   master_password_wo_version = var.database_password_version
 
   db_subnet_group_name            = aws_db_subnet_group.main[0].name

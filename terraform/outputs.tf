@@ -48,6 +48,11 @@ output "database_url_secret_arn" {
   value       = local.database_url_secret_arn
 }
 
+output "database_master_password_secret_arn" {
+  description = "Secret holding the database master password (break-glass access; the services use database_url_secret_arn)."
+  value       = var.create_database ? aws_secretsmanager_secret.database_password[0].arn : null
+}
+
 output "database_endpoint" {
   description = "Writer endpoint of the Aurora cluster (null with an existing database)."
   value       = var.create_database ? aws_rds_cluster.main[0].endpoint : null

@@ -46,6 +46,33 @@ resource "aws_secretsmanager_secret" "database_url" {
   recovery_window_in_days = 30
 }
 
+# The master password is generated once (ephemeral: never in the plan or the
+# state) and written to its own secret; the cluster and the URL take it back
+# from there, so a failed or repeated apply can never leave them disagreeing.
+resource "aws_secretsmanager_secret" "database_password" {
+  #checkov:skip=CKV2_AWS_57:The password is rotated by bumping database_password_version, which writes the cluster and this secret in one apply.
+  count = var.create_database ? 1 : 0
+
+  name                    = "${local.name}/database-master-password"
+  description             = "MIA ${var.environment}: password of the database master user mia_admin"
+  kms_key_id              = aws_kms_key.platform.arn
+  recovery_window_in_days = 30
+}
+
+resource "aws_secretsmanager_secret_version" "database_password" {
+  count = var.create_database ? 1 : 0
+
+  secret_id                = aws_secretsmanager_secret.database_password[0].id
+  secret_string_wo         = ephemeral.random_password.database[0].result
+  secret_string_wo_version = var.database_password_version
+}
+
+ephemeral "aws_secretsmanager_secret_version" "database_password" {
+  count = var.create_database ? 1 : 0
+
+  secret_id = aws_secretsmanager_secret_version.database_password[0].secret_id
+}
+
 resource "aws_secretsmanager_secret_version" "database_url" {
   count = var.create_database ? 1 : 0
 
@@ -53,13 +80,14 @@ resource "aws_secretsmanager_secret_version" "database_url" {
   secret_string_wo = format(
     "mysql+pymysql://%s:%s@%s:%d/%s?charset=utf8mb4&ssl_ca=%s",
     aws_rds_cluster.main[0].master_username,
-    ephemeral.random_password.database[0].result,
+    ephemeral.aws_secretsmanager_secret_version.database_password[0].secret_string,
     aws_rds_cluster.main[0].endpoint,
     aws_rds_cluster.main[0].port,
     aws_rds_cluster.main[0].database_name,
     local.rds_ca_path,
   )
-  secret_string_wo_version = var.database_password_version
+  # Rewritten when the password version or the endpoint changes.
+  secret_string_wo_version = parseint(substr(sha256(jsonencode([var.database_password_version, aws_rds_cluster.main[0].endpoint])), 0, 12), 16)
 }
 
 locals {

@@ -236,8 +236,9 @@ resource "aws_appautoscaling_target" "web" {
   service_namespace  = "ecs"
   resource_id        = "service/${aws_ecs_cluster.main.name}/${aws_ecs_service.web[each.key].name}"
   scalable_dimension = "ecs:service:DesiredCount"
-  min_capacity       = var.start_services ? each.value.min : 0
-  max_capacity       = var.start_services ? each.value.max : 0
+  # Raising the minimum (start_services = true) scales the service out to it.
+  min_capacity = var.start_services ? each.value.min : 0
+  max_capacity = var.start_services ? each.value.max : 1
 }
 
 resource "aws_appautoscaling_policy" "web_cpu" {
