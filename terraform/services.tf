@@ -123,7 +123,9 @@ resource "aws_ecs_cluster_capacity_providers" "main" {
 }
 
 resource "aws_ecs_task_definition" "app" {
-  for_each = local.containers
+  # Keys only: the three container descriptions differ in shape (no port,
+  # no command...), so they are looked up, not iterated as one map type.
+  for_each = toset(keys(local.containers))
 
   family                   = "${local.name}-${each.key}"
   requires_compatibilities = ["FARGATE"]
@@ -144,42 +146,42 @@ resource "aws_ecs_task_definition" "app" {
   }
 
   container_definitions = jsonencode([
-    merge(
-      {
-        name                   = each.key
-        image                  = each.value.image
-        essential              = true
-        user                   = "10001:10001"
-        readonlyRootFilesystem = true
-        stopTimeout            = 60
-        environment            = [for name in sort(keys(each.value.environment)) : { name = name, value = each.value.environment[name] }]
-        secrets                = local.container_secrets
-        mountPoints            = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
-        linuxParameters = {
-          initProcessEnabled = true
-          capabilities       = { drop = ["ALL"] }
+    # Unset (null) fields are left out of the definition.
+    { for field, value in {
+      name                   = each.key
+      image                  = local.containers[each.key].image
+      command                = local.containers[each.key].command
+      essential              = true
+      user                   = "10001:10001"
+      readonlyRootFilesystem = true
+      stopTimeout            = 60
+      environment = [
+        for name in sort(keys(local.containers[each.key].environment)) :
+        { name = name, value = local.containers[each.key].environment[name] }
+      ]
+      secrets      = local.container_secrets
+      mountPoints  = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
+      portMappings = local.containers[each.key].port == null ? null : [{ containerPort = local.containers[each.key].port, protocol = "tcp" }]
+      linuxParameters = {
+        initProcessEnabled = true
+        capabilities       = { drop = ["ALL"] }
+      }
+      healthCheck = local.containers[each.key].health_url == null ? null : {
+        command     = ["CMD", "python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('${local.containers[each.key].health_url}', timeout=4).status != 200)"]
+        interval    = 30
+        timeout     = 5
+        retries     = 3
+        startPeriod = 60
+      }
+      logConfiguration = {
+        logDriver = "awslogs"
+        options = {
+          awslogs-group         = aws_cloudwatch_log_group.service[each.key].name
+          awslogs-region        = local.region
+          awslogs-stream-prefix = each.key
         }
-        logConfiguration = {
-          logDriver = "awslogs"
-          options = {
-            awslogs-group         = aws_cloudwatch_log_group.service[each.key].name
-            awslogs-region        = local.region
-            awslogs-stream-prefix = each.key
-          }
-        }
-      },
-      each.value.command == null ? {} : { command = each.value.command },
-      each.value.port == null ? {} : { portMappings = [{ containerPort = each.value.port, protocol = "tcp" }] },
-      each.value.health_url == null ? {} : {
-        healthCheck = {
-          command     = ["CMD", "python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('${each.value.health_url}', timeout=4).status != 200)"]
-          interval    = 30
-          timeout     = 5
-          retries     = 3
-          startPeriod = 60
-        }
-      },
-    )
+      }
+    } : field => value if value != null }
   ])
 }
 

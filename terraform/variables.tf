@@ -14,9 +14,10 @@ variable "name_prefix" {
   type        = string
   default     = "mia"
 
+  # Short enough for the 32-character load balancer and target group names.
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,15}$", var.name_prefix))
-    error_message = "name_prefix: 2-16 lower-case letters, digits or hyphens, starting with a letter."
+    condition     = can(regex("^[a-z][a-z0-9-]{1,7}$", var.name_prefix))
+    error_message = "name_prefix: 2-8 lower-case letters, digits or hyphens, starting with a letter."
   }
 }
 
@@ -26,8 +27,8 @@ variable "environment" {
   default     = "production"
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,15}$", var.environment))
-    error_message = "environment: 2-16 lower-case letters, digits or hyphens, starting with a letter."
+    condition     = can(regex("^[a-z][a-z0-9-]{1,11}$", var.environment))
+    error_message = "environment: 2-12 lower-case letters, digits or hyphens, starting with a letter."
   }
 }
 
