@@ -10,10 +10,14 @@ REQ_HASH := $(shell cat requirements.txt | sha1sum | cut -c1-12)
 DEV_HASH := $(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 RUNTIME_STAMP := $(VENV)/.runtime-$(REQ_HASH)
 DEV_STAMP := $(VENV)/.dev-$(DEV_HASH)
+# checkov pins its own boto3, so it lives in a venv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.checkov-$(shell cat requirements-checkov.txt | sha1sum | cut -c1-12)
+TERRAFORM := $(shell command -v terraform 2>/dev/null)
 MIA_TEST_MYSQL_URL ?= mysql+pymysql://root@127.0.0.1:3306/test
 export MIA_TEST_MYSQL_URL
 
-.PHONY: run test lint format bench schema system-deps clean
+.PHONY: run test lint format bench schema system-deps terraform-check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +33,13 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt | $(PY)
 	rm -f $(VENV)/.dev-* $(VENV)/.runtime-*
 	touch $@ $(RUNTIME_STAMP)
 
+$(CHECKOV_STAMP): requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install -q -r requirements-checkov.txt
+	rm -f $(CHECKOV_VENV)/.checkov-*
+	touch $@
+
 run: $(RUNTIME_STAMP)
 	$(PY) manage.py init
 	$(VENV)/bin/honcho start -f Procfile
@@ -36,8 +47,18 @@ run: $(RUNTIME_STAMP)
 system-deps:
 	scripts/install-system-deps.sh
 
-test: $(DEV_STAMP) system-deps lint
+test: $(DEV_STAMP) system-deps lint terraform-check
 	$(PY) -m pytest
+
+# Static analysis of the AWS deployment, no cloud account needed (terraform/README.md).
+# The HCL property tests (tests/unit/test_terraform.py) run with the rest of pytest.
+terraform-check: $(CHECKOV_STAMP)
+ifneq ($(TERRAFORM),)
+	$(TERRAFORM) fmt -check -recursive terraform/
+else
+	@echo "terraform not installed: skipping terraform fmt -check"
+endif
+	$(CHECKOV_VENV)/bin/checkov -d terraform -d docker --framework terraform dockerfile --quiet --compact --skip-download
 
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
@@ -57,4 +78,4 @@ schema: $(DEV_STAMP)
 	$(PY) scripts/regenerate_mysql_schema.py
 
 clean:
-	rm -rf $(VENV) build test-output .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) build test-output .pytest_cache .ruff_cache

@@ -33,6 +33,10 @@ from shared.storage.base import (
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PARTS = 10_000
+# Tails carry this tag so that a bucket lifecycle rule can expire abandoned
+# ones (terraform/storage.tf): lifecycle filters match prefixes and tags, not
+# key suffixes, and originals share the tails' prefix.
+TAIL_TAGGING = "mia-object=resumable-tail"
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 
 
@@ -76,7 +80,8 @@ class _MultipartAppender(Appender):
 
     def commit(self) -> int:
         if self._buffer:
-            self._store._put_raw(self._store._tail_key(self._key, self._next_part), bytes(self._buffer))
+            tail_key = self._store._tail_key(self._key, self._next_part)
+            self._store._put_raw(tail_key, bytes(self._buffer), tagging=TAIL_TAGGING)
         if self._had_tail and (self._next_part != self._opened_tail_part or not self._buffer):
             self._store._delete_raw(self._store._tail_key(self._key, self._opened_tail_part))
         return self._offset
@@ -104,8 +109,9 @@ class S3Store(ObjectStore):
         return f"{key}.tail.{part_number}"
 
     # -- raw helpers (keys already relative to the prefix) ------------------
-    def _put_raw(self, key: str, body: bytes) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=self._full(key), Body=body)
+    def _put_raw(self, key: str, body: bytes, tagging: str | None = None) -> None:
+        extra = {"Tagging": tagging} if tagging else {}
+        self.client.put_object(Bucket=self.bucket, Key=self._full(key), Body=body, **extra)
 
     def _delete_raw(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
