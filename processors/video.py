@@ -88,10 +88,11 @@ def conversion_args(info: MediaInfo, source: Path, file_type: FileType, target: 
     else:
         assert info.video is not None
         filters = [_HDR_TO_SDR] if info.video.is_hdr else []
-        filters += [_fit(OUTPUT_MAX_EDGE), "format=yuv420p"]
+        filters += [_fit(OUTPUT_MAX_EDGE) + ":out_range=tv", "format=yuv420p"]  # limited range, as players expect
         args += ["-vf", ",".join(filters), "-c:v", "libx264", "-preset", "veryfast", "-crf", "23"]
-        args += ["-profile:v", "high", "-pix_fmt", "yuv420p", "-color_primaries", "bt709"]
-        args += ["-color_trc", "bt709", "-colorspace", "bt709"]
+        args += ["-profile:v", "high", "-pix_fmt", "yuv420p", "-color_range", "tv"]
+        if info.video.is_hdr:  # the tone-mapping chain converted the pixels to BT.709: say so
+            args += ["-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709"]
     if info.audio is not None and info.audio.codec == "aac":
         args += ["-c:a", "copy"]
     else:
@@ -114,6 +115,8 @@ def poster_args(video: Path, target: Path, at_seconds: float) -> list[str]:
         *_STRIP_METADATA,
         "-c:v",
         "mjpeg",
+        "-flags:v",
+        "+bitexact",  # no encoder comment (COM segment) in the JPEG
         "-q:v",
         "3",
         "-f",
