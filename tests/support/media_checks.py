@@ -85,7 +85,7 @@ def video_facts(path: Path) -> VideoFacts:
         for stream in container.streams:
             metadata.update({f"{stream.type}:{key}": value for key, value in stream.metadata.items()})
         frame = next(container.decode(video=0))
-        rotation = int(round(frame.rotation or 0)) % 360
+        rotation = round(frame.rotation or 0) % 360
         coded = (video.codec_context.width, video.codec_context.height)
         displayed = (coded[1], coded[0]) if rotation % 180 == 90 else coded
         duration = float(container.duration / av.time_base) if container.duration else 0.0

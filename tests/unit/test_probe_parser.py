@@ -1,3 +1,4 @@
+# ruff: noqa: E501, W291 - ffmpeg output is quoted verbatim (long lines, trailing spaces)
 """Reading ffmpeg's description of an input (text captured from the pinned ffmpeg 9 and from ffmpeg 6)."""
 
 from __future__ import annotations
