@@ -110,7 +110,7 @@ def handle_s3_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
         try:
             if media_id is None:
                 raise MediaNotFound(key)
-            outcome = process_media(runtime.deps, media_id, actor_id=actor_id, deadline=deadline)
+            result = process_media(runtime.deps, media_id, actor_id=actor_id, deadline=deadline)
         except MediaNotFound:
             log.warning("no media row for this upload yet; will retry", extra={"key": key})
             retry.append(key)
@@ -121,7 +121,7 @@ def handle_s3_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
             continue
         with runtime.deps.engine.begin() as conn:
             jobs.complete_queued(conn, f"media:{media_id}")  # so no local worker redoes it
-        results["processed"].append({"media_id": media_id, "outcome": str(outcome)})
+        results["processed"].append({"media_id": media_id, "outcome": str(result.outcome)})
     if retry:
         raise RetryLater(f"{len(retry)} upload(s) need another try: {', '.join(retry)}")
     log.info(

@@ -60,6 +60,12 @@ class Outcome(StrEnum):
 
 
 @dataclass(frozen=True)
+class MediaOutcome:
+    outcome: Outcome
+    reason: str | None = None  # the clinician's sentence when FAILED
+
+
+@dataclass(frozen=True)
 class ProcessingDeps:
     """What the pipeline needs; deliberately not the whole AppContext (no encryption keys)."""
 
@@ -202,13 +208,13 @@ def process_media(
     actor_id: str,
     cancel: threading.Event | None = None,
     deadline: float | None = None,
-) -> Outcome:
+) -> MediaOutcome:
     """Make one media reviewable. Bad input → Outcome.FAILED; anything else raises (retry)."""
     row = _load(deps.engine, media_id)
     if row is None:
         raise MediaNotFound(media_id)
     if row.deleted_at is not None or row.status == MediaStatus.READY:
-        return Outcome.SKIPPED
+        return MediaOutcome(Outcome.SKIPPED)
     _mark_processing(deps.engine, media_id)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="mia-", dir=deps.tmp_root) as tmp:
@@ -229,14 +235,12 @@ def process_media(
             )
         except MediaRejected as rejected:
             mark_failed(deps.engine, media_id, rejected.reason, actor_id=actor_id, detail=rejected.detail)
-            return Outcome.FAILED
+            return MediaOutcome(Outcome.FAILED, rejected.reason)
         keys = _upload_outputs(deps, row, result)
+        summary = result.summary()
         _record_ready(deps.engine, row, result, keys, _sha256(original), actor_id)
-    log.info(
-        "media ready",
-        extra={"media_id": media_id, "seconds": round(time.monotonic() - started, 3), **result.summary()},
-    )
-    return Outcome.READY
+    log.info("media ready", extra={"media_id": media_id, "seconds": round(time.monotonic() - started, 3), **summary})
+    return MediaOutcome(Outcome.READY)
 
 
 def failure_reason_for(exc: BaseException) -> str:

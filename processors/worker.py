@@ -30,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from processors.media_pipeline import (
     MediaNotFound,
+    Outcome,
     ProcessingDeps,
     failure_reason_for,
     mark_failed,
@@ -122,16 +123,23 @@ class Worker:
         heartbeat = _Heartbeat(self.deps.engine, job, self.config.lease, cancel)
         try:
             with heartbeat:
-                outcome = process_media(self.deps, job.media_id, actor_id=self.config.worker_id, cancel=cancel)
+                result = process_media(self.deps, job.media_id, actor_id=self.config.worker_id, cancel=cancel)
         except MediaNotFound:
             self._finish(job, error="the media row no longer exists", retry=False)
         except Exception as exc:
             self._handle_error(job, exc, lost=heartbeat.lost)
         else:
-            self._finish(job)
+            if result.outcome == Outcome.FAILED:
+                self._finish(job, error=f"refused: {result.reason}", retry=False)  # retrying cannot help
+            else:
+                self._finish(job)
             log.info(
-                "job done",
-                extra={"job_id": job.id, "outcome": str(outcome), "seconds": round(time.monotonic() - started, 3)},
+                "job finished",
+                extra={
+                    "job_id": job.id,
+                    "outcome": str(result.outcome),
+                    "seconds": round(time.monotonic() - started, 3),
+                },
             )
         finally:
             cancel.set()  # releases the watcher thread
