@@ -15,6 +15,7 @@ import subprocess
 import zlib
 from pathlib import Path
 
+import pillow_heif
 from PIL import ExifTags, Image, ImageCms
 
 from processors.ffmpeg_binary import ffmpeg_path
@@ -26,6 +27,8 @@ ISO6709 = f"{LATITUDE}{LONGITUDE}+010.000/"
 LEAK_MARKERS = (b"51.5072", b"ISO6709", b"\xa9xyz", b"Exif\x00\x00", b"ns.adobe.com", b"Acacia", b"iPhone 15")
 COMMENT = "Taken at 14 Acacia Avenue"
 SECRET_MARKER = "MIA-SECRET-7f3c9e"
+
+pillow_heif.register_heif_opener()  # to write HEIC samples
 
 
 def ffmpeg(*args: str) -> None:
