@@ -13,7 +13,7 @@ DEV_STAMP := $(VENV)/.dev-$(DEV_HASH)
 MIA_TEST_MYSQL_URL ?= mysql+pymysql://root@127.0.0.1:3306/test
 export MIA_TEST_MYSQL_URL
 
-.PHONY: run test lint format bench schema system-deps clean
+.PHONY: run test lint format bench schema system-deps clean lambda-package
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ bench: $(DEV_STAMP) system-deps
 # Regenerate the reviewed MySQL DDL from the migrations (needs the test MariaDB).
 schema: $(DEV_STAMP)
 	$(PY) scripts/regenerate_mysql_schema.py
+
+# Lambda artifacts for the processors: build/lambda/processors.zip + ffmpeg-layer.zip (see README).
+LAMBDA_PYTHON ?= 3.11
+lambda-package: $(DEV_STAMP)
+	$(PY) scripts/build_lambda_package.py --python $(LAMBDA_PYTHON) --out build/lambda
 
 clean:
 	rm -rf $(VENV) build test-output .pytest_cache .ruff_cache
