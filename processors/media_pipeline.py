@@ -180,10 +180,9 @@ def _sha256(path: Path) -> str:
 
 
 def _video_limits(deps: ProcessingDeps, deadline: float | None) -> VideoLimits:
-    cap = deps.video_timeout_cap
-    if deadline is not None:
-        cap = min(cap, deadline - time.monotonic() - DEADLINE_MARGIN_SECONDS)
-    return VideoLimits(max(1.0, cap))
+    if deadline is None:
+        return VideoLimits(deps.video_timeout_cap)
+    return VideoLimits(deps.video_timeout_cap, max(1.0, deadline - time.monotonic() - DEADLINE_MARGIN_SECONDS))
 
 
 def _check_space(directory: Path, original_size: int) -> None:

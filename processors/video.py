@@ -40,6 +40,7 @@ POSTER_MAX_EDGE = 960
 TIMEOUT_BASE_SECONDS = 60
 TIMEOUT_PER_VIDEO_SECOND = 8  # generous: 1080p HEVC transcodes at several times real time
 UNKNOWN_DURATION_SECONDS = 600
+FRESH_BUDGET_SECONDS = 600  # a timeout with less than this left is blamed on the deadline, not the video
 BROWSER_PIXEL_FORMATS = {"yuv420p", "yuvj420p"}
 LOCATION_KEYS = ("location", "iso6709", "gps", "©xyz")
 
@@ -63,11 +64,20 @@ _HDR_TO_SDR = (
 @dataclass(frozen=True)
 class VideoLimits:
     timeout_cap_seconds: float
+    # Set when the caller must finish by a deadline (Lambda): the time it has left.
+    time_left_seconds: float | None = None
 
     def timeout_for(self, duration: float | None) -> float:
-        """Scales with the video's length, never past the cap."""
+        """Scales with the video's length, never past the cap nor the caller's deadline."""
         expected = TIMEOUT_BASE_SECONDS + TIMEOUT_PER_VIDEO_SECOND * (duration or UNKNOWN_DURATION_SECONDS)
-        return max(1.0, min(self.timeout_cap_seconds, expected))
+        cap = self.timeout_cap_seconds
+        if self.time_left_seconds is not None:
+            cap = min(cap, self.time_left_seconds)
+        return max(1.0, min(cap, expected))
+
+    def timeout_is_the_callers(self) -> bool:
+        """A timeout with little time left says more about the invocation than the video: retry afresh."""
+        return self.time_left_seconds is not None and self.time_left_seconds < FRESH_BUDGET_SECONDS
 
 
 def can_copy_video(info: MediaInfo) -> bool:
@@ -229,6 +239,8 @@ def process_video(
         poster = out_dir / POSTER_IMAGE
         _make_poster(ffmpeg, target, poster, output.duration_seconds, out_dir, cancel)
     except ProcessingTimeout as exc:
+        if limits.timeout_is_the_callers():
+            raise  # transient: a fresh invocation gets the full time
         minutes = max(1, round(exc.seconds / 60))
         raise MediaRejected(failures.VIDEO_TIMEOUT.format(minutes=minutes), str(exc)) from None
     assert output.video is not None

@@ -82,3 +82,14 @@ def test_input_is_forced_to_one_demuxer_and_the_file_protocol(tmp_path: Path) ->
     assert args[args.index("-f") + 1] == "mov"
     assert args[-2:] == ["-i", f"file:{(tmp_path / 'original').resolve()}"]
     assert args.index("-protocol_whitelist") < args.index("-i") and args.index("-f") < args.index("-i")
+
+
+def test_video_timeout_scales_with_length_under_the_cap_and_deadline() -> None:
+    from processors.video import VideoLimits
+
+    assert VideoLimits(1800).timeout_for(10) == 60 + 8 * 10
+    assert VideoLimits(1800).timeout_for(3600) == 1800
+    assert VideoLimits(1800, time_left_seconds=700).timeout_for(3600) == 700
+    assert not VideoLimits(1800, time_left_seconds=700).timeout_is_the_callers()
+    assert VideoLimits(1800, time_left_seconds=120).timeout_is_the_callers()  # Lambda retries with fresh time
+    assert not VideoLimits(1800).timeout_is_the_callers()
