@@ -82,3 +82,14 @@ def test_the_original_is_left_untouched(samples: SampleCache, tmp_path: Path) ->
     before = source.read_bytes()
     convert(source, tmp_path)
     assert source.read_bytes() == before
+
+
+def test_a_conversion_past_its_time_limit_is_stopped_with_a_reason(tmp_path: Path) -> None:
+    from processors import failures
+    from processors.failures import MediaRejected
+    from tests.support import media_samples
+
+    source = media_samples.mjpeg_mov(tmp_path, size="1280x720", seconds=20)
+    with pytest.raises(MediaRejected) as refused:
+        process_file(source, tmp_path / "out", ffmpeg=ffmpeg_path(), video_limits=VideoLimits(timeout_cap_seconds=1))
+    assert refused.value.reason == failures.VIDEO_TIMEOUT.format(minutes=1)
