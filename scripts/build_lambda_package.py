@@ -214,14 +214,14 @@ def build(python: str, out: Path, *, with_layer: bool = True) -> Report:
 
 def print_report(report: Report) -> None:
     mib = 1024 * 1024
-    print(f"runtime            {report.runtime}")
+    print(f"{'runtime':<22}{report.runtime}")
     for label, unzipped, zipped in (
         ("function", report.function_unzipped_bytes, report.function_zipped_bytes),
         ("ffmpeg layer", report.layer_unzipped_bytes, report.layer_zipped_bytes),
     ):
-        print(f"{label + ' unzipped':<19}{unzipped / mib:7.1f} MiB (zip {zipped / mib:.1f} MiB)")
+        print(f"{label + ' unzipped':<22}{unzipped / mib:7.1f} MiB (zip {zipped / mib:.1f} MiB)")
     print(
-        f"total unzipped     {report.total_unzipped_bytes / mib:7.1f} MiB of {report.limit_bytes / mib:.0f} MiB "
+        f"{'total unzipped':<22}{report.total_unzipped_bytes / mib:7.1f} MiB of {report.limit_bytes / mib:.0f} MiB "
         f"({report.total_unzipped_bytes:,} of {report.limit_bytes:,} bytes)"
     )
     for zipped in (report.function_zipped_bytes, report.layer_zipped_bytes):
