@@ -17,7 +17,7 @@ TERRAFORM := $(shell command -v terraform 2>/dev/null)
 MIA_TEST_MYSQL_URL ?= mysql+pymysql://root@127.0.0.1:3306/test
 export MIA_TEST_MYSQL_URL
 
-.PHONY: run test lint format bench schema system-deps terraform-check clean
+.PHONY: run test lint format bench schema system-deps terraform-check lambda-package clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,11 @@ bench: $(DEV_STAMP) system-deps
 # Regenerate the reviewed MySQL DDL from the migrations (needs the test MariaDB).
 schema: $(DEV_STAMP)
 	$(PY) scripts/regenerate_mysql_schema.py
+
+# Lambda artifacts for the processors: build/lambda/processors.zip + ffmpeg-layer.zip (see README).
+LAMBDA_PYTHON ?= 3.12
+lambda-package: $(DEV_STAMP)
+	$(PY) scripts/build_lambda_package.py --python $(LAMBDA_PYTHON) --out build/lambda
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) build test-output .pytest_cache .ruff_cache

@@ -49,6 +49,10 @@ class Settings:
     upload_expiry_hours: int
     media_url_lifetime_seconds: int
     log_level: str
+    ffmpeg_binary: str | None
+    video_timeout_seconds: int
+    worker_poll_seconds: int
+    worker_lease_seconds: int
 
     @property
     def is_production(self) -> bool:
@@ -110,6 +114,13 @@ def _storage_url(name: str, raw: str) -> str:
     raise ConfigError(f"{name}: expected file:///ABSOLUTE/PATH or s3://BUCKET/PREFIX, got {raw!r}")
 
 
+def _executable(name: str, raw: str) -> str:
+    path = Path(raw)
+    if not path.is_absolute() or not path.is_file() or not os.access(path, os.X_OK):
+        raise ConfigError(f"{name}: expected the absolute path of an executable ffmpeg, got {raw!r}")
+    return raw
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read settings from `env` (default: the process environment)."""
     env = os.environ if env is None else env
@@ -157,4 +168,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "MIA_MEDIA_URL_LIFETIME_SECONDS", get("MIA_MEDIA_URL_LIFETIME_SECONDS", "300"), maximum=300
         ),
         log_level=log_level,
+        ffmpeg_binary=_executable("MIA_FFMPEG_BINARY", env["MIA_FFMPEG_BINARY"].strip())
+        if env.get("MIA_FFMPEG_BINARY", "").strip()
+        else None,
+        video_timeout_seconds=_positive_int(
+            "MIA_VIDEO_TIMEOUT_SECONDS", get("MIA_VIDEO_TIMEOUT_SECONDS", "1800"), maximum=24 * 3600
+        ),
+        worker_poll_seconds=_positive_int("MIA_WORKER_POLL_SECONDS", get("MIA_WORKER_POLL_SECONDS", "2"), maximum=3600),
+        worker_lease_seconds=_positive_int(
+            "MIA_WORKER_LEASE_SECONDS", get("MIA_WORKER_LEASE_SECONDS", "300"), maximum=24 * 3600
+        ),
     )

@@ -284,7 +284,7 @@ data "aws_iam_policy_document" "processing" {
   statement {
     sid       = "ReadApplicationSecretsAtStartUp"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = values(local.app_secret_arns)
+    resources = values(local.processing_secret_arns)
   }
 
   statement {

@@ -26,7 +26,7 @@ resource "aws_lambda_layer_version" "ffmpeg" {
   s3_key                   = aws_s3_object.ffmpeg_layer.key
   s3_object_version        = aws_s3_object.ffmpeg_layer.version_id
   source_code_hash         = fileexists(local.ffmpeg_layer_path) ? filebase64sha256(local.ffmpeg_layer_path) : null
-  compatible_runtimes      = ["python3.11"]
+  compatible_runtimes      = ["python3.12"]
   compatible_architectures = ["x86_64"]
 }
 
@@ -67,7 +67,7 @@ resource "aws_lambda_layer_version" "secrets_env" {
   description              = "Reads MIA secrets from Secrets Manager at start-up; RDS CA bundle"
   filename                 = data.archive_file.secrets_env_layer.output_path
   source_code_hash         = data.archive_file.secrets_env_layer.output_base64sha256
-  compatible_runtimes      = ["python3.11"]
+  compatible_runtimes      = ["python3.12"]
   compatible_architectures = ["x86_64"]
 }
 
@@ -77,7 +77,7 @@ resource "aws_lambda_function" "processing" {
   description   = "MIA processors: make each new original reviewable"
   role          = aws_iam_role.processing.arn
 
-  runtime       = "python3.11"
+  runtime       = "python3.12"
   architectures = ["x86_64"]
   handler       = "processors.lambda_handlers.handle_s3_event"
 
@@ -113,8 +113,8 @@ resource "aws_lambda_function" "processing" {
   environment {
     variables = merge(local.common_environment, {
       AWS_LAMBDA_EXEC_WRAPPER = "/opt/bin/mia-secrets-env"
-      MIA_SECRET_ARNS         = jsonencode(local.app_secret_arns)
-      IMAGEIO_FFMPEG_EXE      = "/opt/bin/ffmpeg"
+      MIA_SECRET_ARNS         = jsonencode(local.processing_secret_arns)
+      MIA_FFMPEG_BINARY       = "/opt/bin/ffmpeg"
     })
   }
 

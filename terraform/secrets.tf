@@ -98,6 +98,8 @@ locals {
     { for env_name, secret in aws_secretsmanager_secret.app_key : env_name => secret.arn },
     { MIA_DATABASE_URL = local.database_url_secret_arn },
   )
+  # The processors read no patient field, so they get the database URL and no keys.
+  processing_secret_arns = { MIA_DATABASE_URL = local.database_url_secret_arn }
 
   secret_kms_key_arns = compact([aws_kms_key.platform.arn, var.existing_database_secret_kms_key_arn])
 }

@@ -155,3 +155,14 @@ def fail(conn: Connection, job: Job, error: str, *, retry: bool) -> JobStatus:
         .values(status=status, last_error=error[:1000], lease_until=None, updated_at=now, **values)
     )
     return status
+
+
+def complete_queued(conn: Connection, dedupe_key: str) -> bool:
+    """Close a still-queued job whose work was done elsewhere (the Lambda processed the media)."""
+    now = utcnow()
+    result = conn.execute(
+        update(jobs)
+        .where(jobs.c.dedupe_key == dedupe_key, jobs.c.status == JobStatus.QUEUED)
+        .values(status=JobStatus.DONE, finished_at=now, updated_at=now, last_error=None)
+    )
+    return result.rowcount == 1

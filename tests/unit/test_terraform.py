@@ -295,7 +295,7 @@ def test_processing_is_triggered_only_by_new_originals(tf: Terraform) -> None:
 def test_processing_function_is_sized_for_large_videos(tf: Terraform) -> None:
     function = tf.resolve(tf.resource("aws_lambda_function", "processing"))
     assert function["handler"] == "processors.lambda_handlers.handle_s3_event"
-    assert function["runtime"] == "python3.11" and function["architectures"] == ["x86_64"]
+    assert function["runtime"] == "python3.12" and function["architectures"] == ["x86_64"]
     assert single(function["ephemeral_storage"])["size"] >= 2 * 2048 + 1024  # a 2 GiB original, its copy, scratch
     assert function["timeout"] == 900 and function["memory_size"] >= 3008
     assert function["reserved_concurrent_executions"] >= 1

@@ -1,0 +1,134 @@
+"""The CLI and the worker as real processes: JSON out, exit codes, graceful SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import select
+
+from processors import failures
+from shared.context import AppContext
+from shared.db.statuses import JobStatus, MediaStatus
+from shared.db.tables import jobs
+from shared.settings import PROJECT_ROOT
+from tests.support import media_samples
+from tests.support.media_rows import add_upload, media_row, new_encounter
+
+
+def run_cli(*args: str) -> tuple[int, dict]:
+    completed = subprocess.run(
+        [sys.executable, "-m", "processors.cli", *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MIA_DATA_DIR": str(Path(args[-1]).parent / "var")},
+    )
+    lines = completed.stdout.strip().splitlines()
+    assert len(lines) == 1, completed.stdout + completed.stderr
+    return completed.returncode, json.loads(lines[0])
+
+
+def test_cli_prints_one_json_object_for_a_video(tmp_path: Path) -> None:
+    source = media_samples.h264_mov(tmp_path)
+    status, payload = run_cli(str(source), "--out", str(tmp_path / "out"))
+    assert status == 0
+    assert payload["status"] == "ready" and payload["kind"] == "video" and payload["method"] == "remux"
+    assert (payload["width"], payload["height"]) == (360, 640)
+    assert payload["video_codec"] == "h264" and payload["audio_codec"] == "aac"
+    assert abs(payload["duration_seconds"] - 2.0) < 0.1
+    assert Path(payload["outputs"]["display"]["path"]).is_file()
+    assert payload["outputs"]["thumbnail"]["content_type"] == "image/jpeg"
+
+
+def test_cli_reports_the_reason_for_a_refused_file(tmp_path: Path) -> None:
+    source = media_samples.dressed_as(tmp_path, "photo.jpg", media_samples.SVG)
+    status, payload = run_cli(str(source), "--out", str(tmp_path / "out"))
+    assert status == 1
+    assert payload == {"error": failures.UNSUPPORTED, "file": str(source), "status": "failed"}
+
+
+def test_cli_usage_errors(tmp_path: Path) -> None:
+    status, payload = run_cli(str(tmp_path / "missing.jpg"), "--out", str(tmp_path / "out"))
+    assert status == 2 and payload["status"] == "error"
+
+
+def start_worker(sqlite_ctx: AppContext, scratch: Path) -> subprocess.Popen[str]:
+    scratch.mkdir(exist_ok=True)
+    env = {
+        **os.environ,
+        "TMPDIR": str(scratch),  # where the worker keeps its local copies
+        "MIA_DATA_DIR": str(sqlite_ctx.settings.data_dir),
+        "MIA_WORKER_POLL_SECONDS": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "processors.worker"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_for(condition, seconds: float = 60) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_worker_process_handles_jobs_and_stops_on_sigterm(sqlite_ctx: AppContext, tmp_path: Path) -> None:
+    encounter = new_encounter(sqlite_ctx)
+    bad = add_upload(sqlite_ctx, sqlite_ctx.store, encounter, media_samples.corrupt_heic(tmp_path))
+    good = add_upload(sqlite_ctx, sqlite_ctx.store, encounter, media_samples.portrait_jpeg(tmp_path))
+    worker = start_worker(sqlite_ctx, tmp_path / "scratch")
+    try:
+        assert wait_for(lambda: media_row(sqlite_ctx.engine, good.media_id).status == MediaStatus.READY)
+        assert media_row(sqlite_ctx.engine, bad.media_id).status == MediaStatus.FAILED
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=20)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 0
+    events = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    messages = [event["message"] for event in events]
+    assert "worker started" in messages and "stop requested" in messages and messages[-1] == "worker stopped"
+    assert all(event["service"] == "worker" for event in events)
+
+
+def test_sigterm_in_the_middle_of_a_video_hands_the_job_back(sqlite_ctx: AppContext, tmp_path: Path) -> None:
+    long_video = media_samples.mjpeg_mov(tmp_path, size="1280x720", seconds=40)
+    upload = add_upload(sqlite_ctx, sqlite_ctx.store, new_encounter(sqlite_ctx), long_video)
+    scratch = tmp_path / "scratch"
+    worker = start_worker(sqlite_ctx, scratch)
+
+    def job():  # type: ignore[no-untyped-def]
+        with sqlite_ctx.engine.connect() as conn:
+            return conn.execute(select(jobs).where(jobs.c.media_id == upload.media_id)).one()
+
+    try:
+        assert wait_for(lambda: media_row(sqlite_ctx.engine, upload.media_id).status == MediaStatus.PROCESSING)
+        time.sleep(1.0)  # ffmpeg is converting now
+        stopped_at = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=30)
+        stop_seconds = time.monotonic() - stopped_at
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 0 and stop_seconds < 15
+    handed_back = job()
+    assert handed_back.status == JobStatus.QUEUED and handed_back.last_error == "the worker stopped before finishing"
+    assert media_row(sqlite_ctx.engine, upload.media_id).status == MediaStatus.PROCESSING
+    assert list(scratch.iterdir()) == []  # the local copy of the patient's video was removed
