@@ -49,6 +49,9 @@ class Settings:
     upload_expiry_hours: int
     media_url_lifetime_seconds: int
     log_level: str
+    portal_cookie_name: str
+    portal_cookie_hours: int
+    portal_idle_minutes: int
 
     @property
     def is_production(self) -> bool:
@@ -110,6 +113,12 @@ def _storage_url(name: str, raw: str) -> str:
     raise ConfigError(f"{name}: expected file:///ABSOLUTE/PATH or s3://BUCKET/PREFIX, got {raw!r}")
 
 
+def _cookie_name(name: str, raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", raw):
+        raise ConfigError(f"{name}: expected 1 to 64 letters, digits, '_' or '-', got {raw!r}")
+    return raw
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read settings from `env` (default: the process environment)."""
     env = os.environ if env is None else env
@@ -157,4 +166,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "MIA_MEDIA_URL_LIFETIME_SECONDS", get("MIA_MEDIA_URL_LIFETIME_SECONDS", "300"), maximum=300
         ),
         log_level=log_level,
+        portal_cookie_name=_cookie_name("MIA_PORTAL_COOKIE_NAME", get("MIA_PORTAL_COOKIE_NAME", "mia_portal_auth")),
+        portal_cookie_hours=_positive_int(
+            "MIA_PORTAL_COOKIE_HOURS", get("MIA_PORTAL_COOKIE_HOURS", "12"), maximum=24 * 30
+        ),
+        portal_idle_minutes=_positive_int(
+            "MIA_PORTAL_IDLE_MINUTES", get("MIA_PORTAL_IDLE_MINUTES", "30"), maximum=24 * 60
+        ),
     )
