@@ -107,6 +107,13 @@ def _notify(kind: str, text: str) -> None:
     st.session_state[NOTICE_KEY] = (kind, text)
 
 
+def _show_notice() -> None:
+    notice = st.session_state.pop(NOTICE_KEY, None)
+    if notice:
+        kind, text = notice
+        {"error": st.error, "success": st.success}.get(kind, st.info)(text)
+
+
 def current_user(ctx: AppContext) -> StaffUser | None:
     """The signed-in user of this session, checked on the server at every run, or None."""
     session = st.session_state.get(SESSION_KEY)
@@ -146,6 +153,7 @@ def require_page(page_key: str) -> StaffUser:
     user = current_user(ctx)
     if user is None:
         st.title("Sign in first")
+        _show_notice()
         st.info("Sign in with your password and authenticator code to use the MIA portal.")
         st.markdown("[Go to the sign-in page](./)")
         st.stop()
@@ -169,10 +177,7 @@ def render_sign_in(ctx: AppContext, authenticator: stauth.Authenticate, credenti
     """The sign-in page: password step (or cookie), then the code step."""
     st.title("MIA clinician portal")
     st.caption("Medical Image Acquisition · for NHS staff")
-    notice = st.session_state.pop(NOTICE_KEY, None)
-    if notice:
-        kind, text = notice
-        {"error": st.error, "success": st.success}.get(kind, st.info)(text)
+    _show_notice()
     if st.session_state.pop(DELETE_COOKIE_KEY, False):
         authenticator.cookie_controller.delete_cookie()
     pending = st.session_state.get(PENDING_KEY)

@@ -72,6 +72,20 @@ def sign_in(account: StaffAccount, at: AppTest | None = None, code: str | None =
 
 
 def open_page(at: AppTest, path: str, **query: str) -> AppTest:
+    """Go to a page the navigation offers this session (AppTest refuses any other)."""
     at.query_params.clear()
     at.query_params.update(query)
     return at.switch_page(path).run()
+
+
+def run_page_alone(path: str, session_state: dict[str, Any] | None = None, **query: str) -> AppTest:
+    """Run one pages/ file by itself, as Streamlit does for a first request to its address.
+
+    Nothing of portal_app.py runs, so whatever the page shows is decided by
+    its own gate alone.
+    """
+    at = AppTest.from_file(str(PROJECT_ROOT / path), default_timeout=TIMEOUT)
+    for key, value in (session_state or {}).items():
+        at.session_state[key] = value
+    at.query_params.update(query)
+    return at.run()
