@@ -129,9 +129,8 @@ def test_review_page_shows_consent_gallery_and_records_the_review(portal: AppCon
 
     widget(at.button, "Delete this file").click().run()
     assert "Enter the reason for deleting" in texts(at)
-    reason_fields = [w for w in at.text_input if w.label == "Reason for deleting this file"]
-    reason_fields[0].input("Photo of the wrong arm")
-    [b for b in at.button if b.label == "Delete this file"][0].click().run()
+    widget(at.text_input, "Reason for deleting this file").input("Photo of the wrong arm")
+    widget(at.button, "Delete this file").click().run()  # the first file's form
     with portal.engine.connect() as conn:
         deleted = conn.execute(select(media.c.id).where(media.c.deleted_at.is_not(None))).scalars().all()
     assert deleted == [photo.media_id]
