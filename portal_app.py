@@ -46,9 +46,9 @@ def main() -> None:
     if ENROLL_PARAM in st.query_params:
         st.navigation([st.Page(_enrollment_page, title="Set up your account")], position="hidden").run()
         return
-    credentials = auth_gate.load_credentials(ctx)
-    authenticator = auth_gate.make_authenticator(ctx, credentials)
     user = auth_gate.current_user(ctx)
+    credentials = auth_gate.load_credentials(ctx) if user is None else {"usernames": {}}
+    authenticator = auth_gate.make_authenticator(ctx, credentials)
     if user is None:
         st.navigation([st.Page(_sign_in_placeholder, title="Sign in")], position="hidden")
         auth_gate.render_sign_in(ctx, authenticator, credentials)

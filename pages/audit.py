@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import json
 from typing import Any
@@ -12,7 +11,7 @@ import streamlit as st
 from sqlalchemy import select
 
 from portal_ui.auth_gate import require_page
-from portal_ui.formatting import DISPLAY_ZONE, local_time
+from portal_ui.formatting import local_time, utc_bound
 from portal_ui.runtime import portal_context
 from shared import audit
 from shared.db.tables import audit_events, users
@@ -44,14 +43,6 @@ with st.container(border=True):
     )
     encounter_id = encounter_col.text_input("Encounter id").strip()
     media_id = media_col.text_input("File (media) id").strip()
-
-
-def utc_bound(day: dt.date | None, *, end: bool) -> dt.datetime | None:
-    """A UK calendar day's start (or the next day's start) as naive UTC."""
-    if day is None:
-        return None
-    local = dt.datetime.combine(day + dt.timedelta(days=1 if end else 0), dt.time(), tzinfo=DISPLAY_ZONE)
-    return local.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 filters: dict[str, Any] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from portal_ui.auth_gate import require_page
-from portal_ui.formatting import STATUS_LABELS, date_of_birth, local_time, status_label
+from portal_ui.formatting import STATUS_LABELS, date_of_birth, local_time, status_label, utc_bound
 from portal_ui.runtime import now, portal_context, remote_addr
 from shared.db.statuses import EncounterStatus
 from shared.encounter_queries import (
@@ -55,9 +55,15 @@ with st.container(border=True):
     created_to = to_col.date_input("Requested to", value=None, format="DD/MM/YYYY", key="mia_encounters_to")
     nhs_query = nhs_col.text_input("Find by NHS number", placeholder="943 476 5919", key="mia_encounters_nhs")
 
-flt = EncounterFilter(scope=scope, statuses=tuple(statuses), created_from=created_from, created_to=created_to)
+flt = EncounterFilter(
+    scope=scope,
+    statuses=tuple(statuses),
+    created_since=utc_bound(created_from),
+    created_before=utc_bound(created_to, end=True),
+)
 filter_signature = repr((flt, nhs_query))
-if st.session_state.get("mia_encounters_filter") != filter_signature:
+new_filter = st.session_state.get("mia_encounters_filter") != filter_signature
+if new_filter:
     st.session_state["mia_encounters_filter"] = filter_signature
     st.session_state[PAGE_KEY] = 0
 page = int(st.session_state.get(PAGE_KEY, 0))
@@ -67,7 +73,9 @@ total = 0
 with ctx.engine.begin() as conn:
     if nhs_query.strip():
         try:
-            rows = search_by_nhs_number(ctx, conn, viewer, nhs_query, flt, now=moment, remote_addr=remote_addr())
+            rows = search_by_nhs_number(
+                ctx, conn, viewer, nhs_query, flt, now=moment, remote_addr=remote_addr(), record=new_filter
+            )
         except InvalidIdentifier as exc:
             st.error(str(exc))
             st.stop()

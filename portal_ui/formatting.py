@@ -41,6 +41,14 @@ def local_time(moment: dt.datetime | None) -> str:
     return local.strftime("%d %b %Y %H:%M")
 
 
+def utc_bound(day: dt.date | None, *, end: bool = False) -> dt.datetime | None:
+    """The start of a UK calendar day (or of the day after, for an inclusive end) as naive UTC."""
+    if day is None:
+        return None
+    local = dt.datetime.combine(day + dt.timedelta(days=1 if end else 0), dt.time(), tzinfo=DISPLAY_ZONE)
+    return local.astimezone(dt.UTC).replace(tzinfo=None)
+
+
 def relative_time(moment: dt.datetime | None, now: dt.datetime) -> str:
     """'3 minutes ago' / 'in 2 days'."""
     if moment is None:

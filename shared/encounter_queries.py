@@ -70,18 +70,18 @@ def status_condition(status: EncounterStatus, now: dt.datetime) -> ColumnElement
 class EncounterFilter:
     scope: str = SCOPE_TEAM
     statuses: tuple[EncounterStatus, ...] = ()
-    created_from: dt.date | None = None
-    created_to: dt.date | None = None  # inclusive
+    created_since: dt.datetime | None = None  # naive UTC, inclusive
+    created_before: dt.datetime | None = None  # naive UTC, exclusive
 
 
 def _filter_conditions(viewer: Viewer, flt: EncounterFilter, now: dt.datetime) -> list[ColumnElement[bool]]:
     conditions = [encounters.c.deleted_at.is_(None), visible_condition(viewer, flt.scope)]
     if flt.statuses:
         conditions.append(or_(*(status_condition(status, now) for status in flt.statuses)))
-    if flt.created_from:
-        conditions.append(encounters.c.created_at >= dt.datetime.combine(flt.created_from, dt.time()))
-    if flt.created_to:
-        conditions.append(encounters.c.created_at < dt.datetime.combine(flt.created_to, dt.time()) + dt.timedelta(1))
+    if flt.created_since:
+        conditions.append(encounters.c.created_at >= flt.created_since)
+    if flt.created_before:
+        conditions.append(encounters.c.created_at < flt.created_before)
     return conditions
 
 
@@ -110,14 +110,18 @@ def search_by_nhs_number(
     *,
     now: dt.datetime,
     remote_addr: str | None = None,
+    record: bool = True,
 ) -> list[Any]:
     """Exact NHS-number search through the blind index, limited to what the viewer may see.
 
-    Raises InvalidIdentifier for a mistyped number. Audited without the number.
+    Raises InvalidIdentifier for a mistyped number. Audited (without the
+    number) unless `record` is False: a page showing the same search again.
     """
     matches = find_by_nhs_number(ctx, conn, nhs_number)
     allowed = {row.id for row in conn.execute(select(encounters.c.id).where(*_filter_conditions(viewer, flt, now)))}
     rows = [row for row in matches if row.id in allowed]
+    if not record:
+        return rows
     audit.record(
         conn,
         "encounter.searched",

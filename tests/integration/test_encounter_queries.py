@@ -99,7 +99,7 @@ def test_date_filters_and_paging(ctx: AppContext) -> None:
     viewer = Viewer(clinician, "Dermatology")
     now = utcnow()
     with ctx.engine.connect() as conn:
-        flt = EncounterFilter(created_from=dt.date(2026, 3, 2), created_to=dt.date(2026, 3, 4))
+        flt = EncounterFilter(created_since=dt.datetime(2026, 3, 2), created_before=dt.datetime(2026, 3, 5))
         rows, total = list_encounters(conn, viewer, flt, now=now)
         assert total == 3 and [r.id for r in rows] == [made[3], made[2], made[1]]
         page, total = list_encounters(conn, viewer, EncounterFilter(), now=now, limit=2, offset=2)

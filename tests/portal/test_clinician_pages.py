@@ -83,6 +83,9 @@ def test_encounter_list_scopes_filters_searches_and_counts(portal: AppContext) -
     at.multiselect[0].set_value([]).run()
     widget(at.text_input, "Find by NHS number").input("943 476 5919").run()
     assert len(at.dataframe[0].value) == 2  # same patient twice in my team; not Neurology's
+    at.run()  # showing the same search again is not another search
+    with portal.engine.connect() as conn:
+        assert len(audit.search(conn, action="encounter.searched", actor_id=jones.user_id)) == 1
     widget(at.text_input, "Find by NHS number").input("1234567890").run()
     assert "not valid" in texts(at)
     widget(at.text_input, "Find by NHS number").input("").run()
