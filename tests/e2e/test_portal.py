@@ -16,9 +16,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from shared import totp
 from shared.context import AppContext, build_context
 from shared.db.migrations import migrate
 from shared.settings import load_settings
+from shared.users import create_user
 from tests.support.browser import screenshot_path
 from tests.support.factories import make_encounter
 from tests.support.portal_server import PortalServer
@@ -207,6 +209,40 @@ def test_cookie_skips_only_the_password_and_logout_ends_it_on_the_server(
         expect(page.get_by_role("textbox", name="6-digit code")).to_have_count(0)
     finally:
         fresh.close()
+
+
+def test_enrollment_from_the_one_time_link(portal: PortalSetup, browser_context: BrowserContext) -> None:
+    with portal.ctx.engine.begin() as conn:
+        enrollment = create_user(
+            conn,
+            portal_base_url=portal.ctx.settings.portal_base_url,
+            username="nurse.kaur",
+            display_name="Sister Priya Kaur",
+            role="clinician",
+            team="Dermatology",
+        )
+    page = browser_context.new_page()
+    page.goto(f"{portal.server.url}/?enroll={enrollment.token}")
+    expect(page.get_by_text("Welcome, Sister Priya Kaur")).to_be_visible(timeout=WAIT_MS)
+    page.get_by_role("textbox", name="New password", exact=True).fill("walnut tractor velvet")
+    page.get_by_role("textbox", name="New password again").fill("walnut tractor velvet")
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("img", name="MIA sign-in code").or_(page.locator("img").nth(0))).to_be_visible(
+        timeout=WAIT_MS
+    )
+    page.get_by_text("Can't scan it?").click()
+    secret = page.locator("code").first.inner_text().replace(" ", "")
+    page.screenshot(path=str(screenshot_path("portal-enrollment")))
+    field = page.get_by_role("textbox", name="6-digit code from the app")
+    field.fill(totp.code_for_step(secret, totp.current_step() - 1))
+    page.get_by_role("button", name="Confirm and finish").click()
+    expect(page.get_by_text("Your account is ready")).to_be_visible(timeout=WAIT_MS)
+    page.get_by_role("button", name="Go to sign-in").click()
+    page.get_by_role("textbox", name="Username").fill("nurse.kaur")
+    page.get_by_role("textbox", name="Password").fill("walnut tractor velvet")
+    page.get_by_role("button", name="Continue").click()
+    enter_code(page, totp.code_for_step(secret, totp.current_step()))
+    expect(page.get_by_role("heading", name="Encounters")).to_be_visible(timeout=WAIT_MS)
 
 
 def test_first_request_of_a_fresh_server_to_a_page_address_is_refused(
