@@ -14,19 +14,24 @@ from portal_ui.enrollment_view import QUERY_PARAM as ENROLL_PARAM
 from portal_ui.enrollment_view import render_enrollment
 from portal_ui.formatting import plain
 from portal_ui.runtime import portal_context
+from shared.context import AppContext
 from shared.db.statuses import Role
 from shared.encounter_queries import Viewer, submission_counts
+from shared.staff_auth import StaffUser
 
 
 def _sign_in_placeholder() -> None:
-    """The only page before sign-in; the gate draws the form itself."""
+    """The only page registered before sign-in (never run: the gate draws the form itself).
+
+    Registering it keeps Streamlit in st.navigation mode, so no pages/ file is offered.
+    """
 
 
 def _enrollment_page() -> None:
     render_enrollment(portal_context())
 
 
-def _sidebar(ctx, user) -> None:  # type: ignore[no-untyped-def]
+def _sidebar(ctx: AppContext, user: StaffUser) -> None:
     with st.sidebar:
         st.markdown(f"**{plain(user.display_name)}**")
         st.caption(user.role.capitalize() + (f" · {plain(user.team)}" if user.team else ""))

@@ -7,13 +7,12 @@ import datetime as dt
 import streamlit as st
 
 from portal_ui.auth_gate import require_page
-from portal_ui.invite_panel import show_link, show_outbox
+from portal_ui.invite_panel import lifetime_select, show_link, show_outbox
 from portal_ui.runtime import now, portal_context, remote_addr
 from shared.encounters import MAX_REQUEST_NOTE, EncounterError, Invite, PatientDetails, register_encounter
 from shared.identifiers import InvalidIdentifier
 
 LAST_INVITE_KEY = "mia_register_last_invite"
-LIFETIMES = {24: "1 day", 72: "3 days", 168: "1 week", 336: "2 weeks", 672: "4 weeks"}
 
 user = require_page("register")
 ctx = portal_context()
@@ -34,8 +33,6 @@ if last is not None:
         st.rerun()
     st.stop()
 
-lifetimes = dict(LIFETIMES)
-lifetimes.setdefault(ctx.settings.invite_lifetime_hours, f"{ctx.settings.invite_lifetime_hours} hours")
 today = dt.date.today()
 with st.form("mia-register"):
     st.markdown("**Patient**")
@@ -58,12 +55,7 @@ with st.form("mia-register"):
         placeholder="Photos of the rash on your left forearm, in daylight",
         max_chars=MAX_REQUEST_NOTE,
     )
-    lifetime = st.selectbox(
-        "The link works for",
-        sorted(lifetimes),
-        index=sorted(lifetimes).index(ctx.settings.invite_lifetime_hours),
-        format_func=lambda hours: lifetimes[hours],
-    )
+    lifetime = lifetime_select("The link works for", ctx.settings.invite_lifetime_hours)
     submitted = st.form_submit_button("Create request and link", type="primary")
 
 if submitted:

@@ -14,7 +14,7 @@ import streamlit as st
 
 from portal_ui.auth_gate import require_page
 from portal_ui.formatting import date_of_birth, local_time, plain, status_label, when
-from portal_ui.invite_panel import show_link, show_outbox
+from portal_ui.invite_panel import lifetime_select, show_link, show_outbox
 from portal_ui.media_grid import gallery_html, label
 from portal_ui.runtime import now, portal_context, remote_addr
 from shared import audit, review
@@ -32,8 +32,6 @@ from shared.encounters import (
 from shared.identifiers import format_nhs_number
 from shared.invites import current_invite, resend_invite
 from shared.review import MediaItem, MediaUrls
-
-LIFETIMES = {24: "1 day", 72: "3 days", 168: "1 week", 336: "2 weeks", 672: "4 weeks"}
 
 user = require_page("review")
 ctx = portal_context()
@@ -146,12 +144,7 @@ def show_link_actions(row: Any) -> None:
             st.rerun()
         with st.form(f"mia-reissue-{row.id}"):
             st.markdown("**Issue a new link** (the old one stops working)")
-            lifetime = st.selectbox(
-                "The new link works for",
-                sorted(LIFETIMES),
-                index=sorted(LIFETIMES).index(72),
-                format_func=lambda hours: LIFETIMES[hours],
-            )
+            lifetime = lifetime_select("The new link works for", ctx.settings.invite_lifetime_hours)
             if st.form_submit_button("Issue a new link"):
                 with ctx.engine.begin() as conn:
                     invite = reissue_invite(

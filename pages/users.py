@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from portal_ui.auth_gate import require_page
@@ -40,7 +42,7 @@ with ctx.engine.connect() as conn:
     staff = list_staff(conn)
 
 
-def state_of(row) -> str:  # type: ignore[no-untyped-def]
+def state_of(row: Any) -> str:
     if row.status == UserStatus.ACTIVE and is_locked(row, moment):
         return f"paused until {local_time(row.locked_until)}"
     return {"pending": "set-up not finished", "active": "active", "disabled": "disabled"}.get(row.status, row.status)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import streamlit as st
+from sqlalchemy import Connection
 
 from portal_ui.formatting import local_time, when
 from portal_ui.qr import qr_png
@@ -13,6 +14,15 @@ from shared.encounters import Invite
 from shared.notifier import CHANNEL_EMAIL, CHANNEL_PORTAL, CHANNEL_SMS, KIND_PATIENT_INVITE
 
 CHANNEL_LABELS = {CHANNEL_SMS: "Text message", CHANNEL_EMAIL: "Email", CHANNEL_PORTAL: "In clinic only"}
+LINK_LIFETIMES = {24: "1 day", 72: "3 days", 168: "1 week", 336: "2 weeks", 672: "4 weeks"}
+
+
+def lifetime_select(label: str, default_hours: int) -> int:
+    """How long a patient link works: a few plain choices, plus the configured default."""
+    choices = dict(LINK_LIFETIMES)
+    choices.setdefault(default_hours, f"{default_hours} hours")
+    hours = sorted(choices)
+    return int(st.selectbox(label, hours, index=hours.index(default_hours), format_func=choices.__getitem__))
 
 
 def show_link(invite: Invite, now: dt.datetime) -> None:
@@ -28,7 +38,7 @@ def show_link(invite: Invite, now: dt.datetime) -> None:
         st.image(qr_png(invite.link), width=220, caption="The patient can scan this with their phone camera")
 
 
-def show_outbox(ctx: AppContext, conn, encounter_id: str) -> None:  # type: ignore[no-untyped-def]
+def show_outbox(ctx: AppContext, conn: Connection, encounter_id: str) -> None:
     """Where the invite messages went (recipient decrypted for display only)."""
     rows = [
         {
