@@ -83,7 +83,25 @@ def browser_context(browser: Browser) -> Iterator[BrowserContext]:
     context.close()
 
 
+def settle(page: Page) -> None:
+    """Wait until Streamlit has finished running the script (and the rerun its cookie component asks for)."""
+    page.wait_for_function(
+        """() => new Promise(resolve => {
+            let quiet = 0;
+            const tick = () => {
+                const app = document.querySelector('[data-testid="stApp"]');
+                quiet = app && app.dataset.testScriptState !== 'running' ? quiet + 1 : 0;
+                if (quiet >= 5) resolve(true); else setTimeout(tick, 100);
+            };
+            tick();
+        })""",
+        timeout=WAIT_MS,
+    )
+
+
 def enter_password(page: Page, account: StaffAccount) -> None:
+    expect(page.get_by_role("textbox", name="Username")).to_be_visible(timeout=WAIT_MS)
+    settle(page)
     page.get_by_role("textbox", name="Username").fill(account.username)
     page.get_by_role("textbox", name="Password").fill(account.password)
     page.get_by_role("button", name="Continue").click()
@@ -92,6 +110,7 @@ def enter_password(page: Page, account: StaffAccount) -> None:
 def enter_code(page: Page, code: str) -> None:
     field = page.get_by_role("textbox", name="6-digit code")
     expect(field).to_be_visible(timeout=WAIT_MS)
+    settle(page)
     field.fill(code)
     page.get_by_role("button", name="Sign in").click()
 
@@ -224,6 +243,7 @@ def test_enrollment_from_the_one_time_link(portal: PortalSetup, browser_context:
     page = browser_context.new_page()
     page.goto(f"{portal.server.url}/?enroll={enrollment.token}")
     expect(page.get_by_text("Welcome, Sister Priya Kaur")).to_be_visible(timeout=WAIT_MS)
+    settle(page)
     page.get_by_role("textbox", name="New password", exact=True).fill("walnut tractor velvet")
     page.get_by_role("textbox", name="New password again").fill("walnut tractor velvet")
     page.get_by_role("button", name="Continue").click()
@@ -234,13 +254,12 @@ def test_enrollment_from_the_one_time_link(portal: PortalSetup, browser_context:
     secret = page.locator("code").first.inner_text().replace(" ", "")
     page.screenshot(path=str(screenshot_path("portal-enrollment")))
     field = page.get_by_role("textbox", name="6-digit code from the app")
+    settle(page)
     field.fill(totp.code_for_step(secret, totp.current_step() - 1))
     page.get_by_role("button", name="Confirm and finish").click()
     expect(page.get_by_text("Your account is ready")).to_be_visible(timeout=WAIT_MS)
     page.get_by_role("button", name="Go to sign-in").click()
-    page.get_by_role("textbox", name="Username").fill("nurse.kaur")
-    page.get_by_role("textbox", name="Password").fill("walnut tractor velvet")
-    page.get_by_role("button", name="Continue").click()
+    enter_password(page, StaffAccount(enrollment.user_id, "nurse.kaur", "walnut tractor velvet", secret, "", None))
     enter_code(page, totp.code_for_step(secret, totp.current_step()))
     expect(page.get_by_role("heading", name="Encounters")).to_be_visible(timeout=WAIT_MS)
 
