@@ -79,6 +79,11 @@ def invite_link(patient_base_url: str, token: str) -> str:
     return f"{patient_base_url}/p/{token}"
 
 
+def invite_expiry_text(expires_at: dt.datetime) -> str:
+    """How an invite message states its expiry (the same words when it is sent again)."""
+    return expires_at.strftime("%d %B %Y %H:%M UTC")
+
+
 def nhs_number_index(blind_index: BlindIndex, nhs_number: str) -> str:
     return blind_index.digest(NHS_INDEX_PURPOSE, normalize_nhs_number(nhs_number))
 
@@ -151,7 +156,7 @@ def _issue_invite(
         conn,
         encounter_id=encounter_id,
         link=link,
-        expires_text=expires_at.strftime("%d %B %Y %H:%M UTC"),
+        expires_text=invite_expiry_text(expires_at),
         phone=patient.phone,
         email=patient.email,
     )

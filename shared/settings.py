@@ -53,6 +53,9 @@ class Settings:
     video_timeout_seconds: int
     worker_poll_seconds: int
     worker_lease_seconds: int
+    portal_cookie_name: str
+    portal_cookie_hours: int
+    portal_idle_minutes: int
 
     @property
     def is_production(self) -> bool:
@@ -121,6 +124,12 @@ def _executable(name: str, raw: str) -> str:
     return raw
 
 
+def _cookie_name(name: str, raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", raw):
+        raise ConfigError(f"{name}: expected 1 to 64 letters, digits, '_' or '-', got {raw!r}")
+    return raw
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read settings from `env` (default: the process environment)."""
     env = os.environ if env is None else env
@@ -177,5 +186,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         worker_poll_seconds=_positive_int("MIA_WORKER_POLL_SECONDS", get("MIA_WORKER_POLL_SECONDS", "2"), maximum=3600),
         worker_lease_seconds=_positive_int(
             "MIA_WORKER_LEASE_SECONDS", get("MIA_WORKER_LEASE_SECONDS", "300"), maximum=24 * 3600
+        ),
+        portal_cookie_name=_cookie_name("MIA_PORTAL_COOKIE_NAME", get("MIA_PORTAL_COOKIE_NAME", "mia_portal_auth")),
+        portal_cookie_hours=_positive_int(
+            "MIA_PORTAL_COOKIE_HOURS", get("MIA_PORTAL_COOKIE_HOURS", "12"), maximum=24 * 30
+        ),
+        portal_idle_minutes=_positive_int(
+            "MIA_PORTAL_IDLE_MINUTES", get("MIA_PORTAL_IDLE_MINUTES", "30"), maximum=24 * 60
         ),
     )

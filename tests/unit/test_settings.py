@@ -13,6 +13,11 @@ def test_defaults_are_embedded_sqlite_and_filesystem(tmp_path: Path) -> None:
     assert settings.max_video_bytes == 2 * GIB
     assert settings.max_files_per_encounter == 20
     assert not settings.uses_s3 and settings.uses_sqlite and not settings.is_production
+    assert (settings.portal_cookie_name, settings.portal_cookie_hours, settings.portal_idle_minutes) == (
+        "mia_portal_auth",
+        12,
+        30,
+    )
 
 
 def test_s3_and_mysql_are_accepted() -> None:
@@ -41,6 +46,9 @@ def test_s3_and_mysql_are_accepted() -> None:
         ("MIA_ENV", "staging"),
         ("MIA_S3_PART_SIZE", "1MiB"),
         ("MIA_MEDIA_URL_LIFETIME_SECONDS", "3600"),
+        ("MIA_PORTAL_COOKIE_NAME", "mia portal; Path=/"),
+        ("MIA_PORTAL_COOKIE_HOURS", "0"),
+        ("MIA_PORTAL_IDLE_MINUTES", "a while"),
     ],
 )
 def test_bad_value_names_the_variable_in_one_line(name: str, value: str) -> None:

@@ -1,0 +1,72 @@
+"""MIA clinician portal (Streamlit): sign-in gate, then the pages the person's role allows.
+
+Run with `streamlit run portal_app.py` (settings in `.streamlit/config.toml`
+and MIA_* environment variables). Every run passes the gate in
+`portal_ui.auth_gate`; every page checks it again itself.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from portal_ui import auth_gate, navigation
+from portal_ui.enrollment_view import QUERY_PARAM as ENROLL_PARAM
+from portal_ui.enrollment_view import render_enrollment
+from portal_ui.formatting import plain
+from portal_ui.runtime import portal_context
+from shared.context import AppContext
+from shared.db.statuses import Role
+from shared.encounter_queries import Viewer, submission_counts
+from shared.staff_auth import StaffUser
+
+
+def _sign_in_placeholder() -> None:
+    """The only page registered before sign-in (never run: the gate draws the form itself).
+
+    Registering it keeps Streamlit in st.navigation mode, so no pages/ file is offered.
+    """
+
+
+def _enrollment_page() -> None:
+    render_enrollment(portal_context())
+
+
+def _sidebar(ctx: AppContext, user: StaffUser) -> None:
+    with st.sidebar:
+        st.markdown(f"**{plain(user.display_name)}**")
+        st.caption(user.role.capitalize() + (f" · {plain(user.team)}" if user.team else ""))
+        if user.role == Role.CLINICIAN:
+            with ctx.engine.connect() as conn:
+                counts = submission_counts(conn, Viewer(user.id, user.team))
+            if counts.new_for_me:
+                st.info(f"{counts.new_for_me} new submission{'s' if counts.new_for_me != 1 else ''} for you")
+            if counts.awaiting_team:
+                st.caption(f"{counts.awaiting_team} waiting for review")
+        st.button("Sign out", on_click=auth_gate.sign_out, width="stretch")
+
+
+def main() -> None:
+    st.set_page_config(page_title="MIA clinician portal", page_icon=":material/medical_services:", layout="wide")
+    ctx = portal_context()
+    if ENROLL_PARAM in st.query_params:
+        st.navigation([st.Page(_enrollment_page, title="Set up your account")], position="hidden").run()
+        return
+    user = auth_gate.current_user(ctx)
+    credentials = auth_gate.load_credentials(ctx) if user is None else {"usernames": {}}
+    authenticator = auth_gate.make_authenticator(ctx, credentials)
+    if user is None:
+        st.navigation([st.Page(_sign_in_placeholder, title="Sign in")], position="hidden")
+        auth_gate.render_sign_in(ctx, authenticator, credentials)
+        return
+    if st.session_state.pop(auth_gate.ISSUE_COOKIE_KEY, False):
+        auth_gate.issue_cookie(authenticator, ctx.settings.portal_cookie_hours)
+    pages = [
+        st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path, default=index == 0)
+        for index, spec in enumerate(navigation.pages_for(user.role))
+    ]
+    current = st.navigation(pages, position="top")
+    _sidebar(ctx, user)
+    current.run()
+
+
+main()

@@ -1,0 +1,55 @@
+"""The portal process's context, built once per configuration and shared by every session."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+
+import streamlit as st
+
+from shared.clock import utcnow
+from shared.context import AppContext, build_context
+from shared.db.migrations import is_up_to_date
+from shared.json_logging import configure_logging
+from shared.settings import ConfigError, Settings, load_settings
+
+
+class PortalUnavailable(RuntimeError):
+    """The portal cannot start (message is one line for the operator)."""
+
+
+@st.cache_resource(show_spinner=False)
+def _context_for(_settings: Settings, fingerprint: str) -> AppContext:
+    """One context per distinct configuration (the fingerprint is the cache key)."""
+    configure_logging(_settings.log_level, service="portal")
+    ctx = build_context(_settings)
+    if not is_up_to_date(ctx.engine):
+        ctx.close()
+        raise PortalUnavailable("the database schema is not up to date; run: python manage.py migrate")
+    return ctx
+
+
+def portal_context() -> AppContext:
+    """The AppContext for this process; stops the page with one line when configuration is wrong."""
+    try:
+        settings = load_settings()
+        return _context_for(settings, repr(settings))
+    except (ConfigError, PortalUnavailable) as exc:
+        st.error(f"The portal cannot start: {exc}")
+        st.stop()
+        raise  # st.stop() raises; this keeps type checkers right
+
+
+def remote_addr() -> str | None:
+    """The client's address for the audit log, when Streamlit knows it."""
+    address = getattr(st.context, "ip_address", None)
+    if not isinstance(address, str):
+        return None
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None
+
+
+def now() -> dt.datetime:
+    return utcnow()

@@ -1,0 +1,185 @@
+"""What a clinician may see, status filters, NHS-number search, counts and resending links (both databases)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select, update
+
+from shared import audit
+from shared.clock import utcnow
+from shared.context import AppContext
+from shared.db.statuses import EncounterStatus
+from shared.db.tables import encounters, notifications
+from shared.encounter_queries import (
+    SCOPE_MINE,
+    SCOPE_TEAM,
+    EncounterFilter,
+    Viewer,
+    awaiting_review,
+    list_encounters,
+    load_visible,
+    search_by_nhs_number,
+    submission_counts,
+    summarize,
+)
+from shared.encounters import EncounterError, PatientDetails, derived_status, reissue_invite
+from shared.identifiers import InvalidIdentifier
+from shared.invites import current_invite, resend_invite
+from shared.notifier import KIND_PATIENT_INVITE
+from tests.support.factories import PATIENT, make_clinician, make_encounter
+from tests.support.submissions import submit
+
+OTHER_PATIENT = PatientDetails.from_input(name="Ada Lovelace", date_of_birth="1950-12-10", nhs_number="401 023 2137")
+
+
+def setup_teams(ctx: AppContext) -> dict[str, str]:
+    return {
+        "jones": make_clinician(ctx, "drjones", team="Dermatology"),
+        "smith": make_clinician(ctx, "drsmith", team="Dermatology"),
+        "brown": make_clinician(ctx, "drbrown", team="Neurology"),
+        "solo": make_clinician(ctx, "drsolo", team=""),
+    }
+
+
+def set_row(ctx: AppContext, encounter_id: str, **values: object) -> None:
+    with ctx.engine.begin() as conn:
+        conn.execute(update(encounters).where(encounters.c.id == encounter_id).values(**values))
+
+
+def test_clinicians_see_their_own_and_their_teams_encounters_only(ctx: AppContext) -> None:
+    people = setup_teams(ctx)
+    mine = make_encounter(ctx, people["jones"]).encounter_id
+    colleague = make_encounter(ctx, people["smith"]).encounter_id
+    other_team = make_encounter(ctx, people["brown"]).encounter_id
+    jones = Viewer(people["jones"], "Dermatology")
+    now = utcnow()
+    with ctx.engine.connect() as conn:
+        team_rows, total = list_encounters(conn, jones, EncounterFilter(scope=SCOPE_TEAM), now=now)
+        mine_rows, _ = list_encounters(conn, jones, EncounterFilter(scope=SCOPE_MINE), now=now)
+        assert {r.id for r in team_rows} == {mine, colleague} and total == 2
+        assert [r.id for r in mine_rows] == [mine]
+        assert load_visible(conn, jones, colleague) is not None
+        assert load_visible(conn, jones, other_team) is None
+        solo = Viewer(people["solo"], None)
+        assert list_encounters(conn, solo, EncounterFilter(scope=SCOPE_TEAM), now=now) == ([], 0)
+    set_row(ctx, colleague, deleted_at=now)
+    with ctx.engine.connect() as conn:
+        assert load_visible(conn, jones, colleague) is None
+
+
+def test_status_filters_agree_with_the_status_clinicians_see(ctx: AppContext) -> None:
+    clinician = make_clinician(ctx)
+    now = utcnow()
+    ids = {status: make_encounter(ctx, clinician).encounter_id for status in EncounterStatus}
+    set_row(ctx, ids[EncounterStatus.OPENED], status="opened")
+    set_row(ctx, ids[EncounterStatus.VERIFIED], status="verified")
+    set_row(ctx, ids[EncounterStatus.CONSENTED], status="consented")
+    set_row(ctx, ids[EncounterStatus.SUBMITTED], status="submitted", invite_expires_at=now - dt.timedelta(days=1))
+    set_row(ctx, ids[EncounterStatus.REVIEWED], status="reviewed", locked_at=now)
+    set_row(ctx, ids[EncounterStatus.EXPIRED], status="opened", invite_expires_at=now - dt.timedelta(hours=1))
+    set_row(ctx, ids[EncounterStatus.LOCKED], status="verified", locked_at=now)
+    viewer = Viewer(clinician, "Dermatology")
+    with ctx.engine.connect() as conn:
+        for status, encounter_id in ids.items():
+            rows, _ = list_encounters(conn, viewer, EncounterFilter(statuses=(status,)), now=now)
+            assert [r.id for r in rows] == [encounter_id], status
+            assert derived_status(rows[0], now) == status
+        both = (EncounterStatus.SUBMITTED, EncounterStatus.LOCKED)
+        assert list_encounters(conn, viewer, EncounterFilter(statuses=both), now=now)[1] == 2
+
+
+def test_date_filters_and_paging(ctx: AppContext) -> None:
+    clinician = make_clinician(ctx)
+    made = [make_encounter(ctx, clinician).encounter_id for _ in range(5)]
+    base = dt.datetime(2026, 3, 1, 12, 0)
+    for days, encounter_id in enumerate(made):
+        set_row(ctx, encounter_id, created_at=base + dt.timedelta(days=days))
+    viewer = Viewer(clinician, "Dermatology")
+    now = utcnow()
+    with ctx.engine.connect() as conn:
+        flt = EncounterFilter(created_since=dt.datetime(2026, 3, 2), created_before=dt.datetime(2026, 3, 5))
+        rows, total = list_encounters(conn, viewer, flt, now=now)
+        assert total == 3 and [r.id for r in rows] == [made[3], made[2], made[1]]
+        page, total = list_encounters(conn, viewer, EncounterFilter(), now=now, limit=2, offset=2)
+        assert total == 5 and [r.id for r in page] == [made[2], made[1]]
+
+
+def test_nhs_number_search_finds_only_visible_encounters_and_audits_no_number(ctx: AppContext) -> None:
+    people = setup_teams(ctx)
+    mine = make_encounter(ctx, people["jones"]).encounter_id
+    make_encounter(ctx, people["brown"])  # same patient, other team
+    make_encounter(ctx, people["jones"], OTHER_PATIENT)
+    viewer = Viewer(people["jones"], "Dermatology")
+    with ctx.engine.begin() as conn:
+        rows = search_by_nhs_number(ctx, conn, viewer, "943-476-5919", EncounterFilter(), now=utcnow())
+        assert [r.id for r in rows] == [mine]
+        with pytest.raises(InvalidIdentifier):
+            search_by_nhs_number(ctx, conn, viewer, "943 476 5918", EncounterFilter(), now=utcnow())
+    with ctx.engine.connect() as conn:
+        (event,) = audit.search(conn, action="encounter.searched")
+    assert "9434765919" not in (event["detail"] or "") and '"results": 1' in event["detail"]
+
+
+def test_summaries_decrypt_for_display_and_count_files(ctx: AppContext) -> None:
+    clinician = make_clinician(ctx)
+    encounter_id = make_encounter(ctx, clinician).encounter_id
+    with ctx.engine.connect() as conn:
+        rows, _ = list_encounters(conn, Viewer(clinician, "Dermatology"), EncounterFilter(), now=utcnow())
+        (summary,) = summarize(ctx, conn, rows, now=utcnow())
+    assert summary.id == encounter_id and summary.patient_name == PATIENT.name
+    assert summary.nhs_number == "9434765919" and summary.clinician_name == "Dr drjones"
+    assert (summary.media_count, summary.media_ready) == (0, 0)
+
+
+def test_submission_counts_and_review_queue(ctx: AppContext) -> None:
+    people = setup_teams(ctx)
+    first = make_encounter(ctx, people["jones"]).encounter_id
+    second = make_encounter(ctx, people["smith"]).encounter_id
+    make_encounter(ctx, people["jones"])
+    submit(ctx, first, people["jones"], at=utcnow() - dt.timedelta(hours=1))
+    submit(ctx, second, people["smith"])
+    viewer = Viewer(people["jones"], "Dermatology")
+    with ctx.engine.connect() as conn:
+        counts = submission_counts(conn, viewer)
+        assert (counts.new_for_me, counts.awaiting_mine, counts.awaiting_team) == (1, 1, 2)
+        assert [r.id for r in awaiting_review(conn, viewer)] == [first, second]  # oldest first
+
+
+def test_resend_queues_the_same_live_link_and_reissue_kills_it(ctx: AppContext) -> None:
+    clinician = make_clinician(ctx)
+    invite = make_encounter(ctx, clinician)
+    now = utcnow()
+
+    def row():  # type: ignore[no-untyped-def]
+        with ctx.engine.connect() as conn:
+            return conn.execute(select(encounters).where(encounters.c.id == invite.encounter_id)).one()
+
+    before = row()
+    with ctx.engine.begin() as conn:
+        assert current_invite(ctx, conn, before).link == invite.link
+        resent = resend_invite(ctx, conn, before, actor_id=clinician, now=now)
+    assert resent.link == invite.link
+    with ctx.engine.connect() as conn:
+        invites = conn.execute(
+            select(notifications).where(
+                notifications.c.encounter_id == invite.encounter_id, notifications.c.kind == KIND_PATIENT_INVITE
+            )
+        ).all()
+    assert len(invites) == 4  # SMS and email, twice
+    with ctx.engine.begin() as conn:
+        fresh = reissue_invite(ctx, conn, invite.encounter_id, actor_id=clinician)
+    after = row()
+    with ctx.engine.connect() as conn:
+        assert current_invite(ctx, conn, after).link == fresh.link != invite.link
+    set_row(ctx, invite.encounter_id, locked_at=now)
+    locked = row()
+    with pytest.raises(EncounterError, match="locked"), ctx.engine.begin() as conn:
+        resend_invite(ctx, conn, locked, actor_id=clinician, now=now)
+    set_row(ctx, invite.encounter_id, locked_at=None, invite_expires_at=now - dt.timedelta(minutes=1))
+    expired = row()
+    with pytest.raises(EncounterError, match="expired"), ctx.engine.begin() as conn:
+        resend_invite(ctx, conn, expired, actor_id=clinician, now=now)
+    with ctx.engine.connect() as conn:
+        assert audit.search(conn, action="invite.resent", encounter_id=invite.encounter_id)

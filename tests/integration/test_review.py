@@ -1,0 +1,162 @@
+"""Reviewing an encounter: visibility of media, time-limited URLs, review note, deletion (both databases)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import select
+
+from shared import audit, review
+from shared.clock import utcnow
+from shared.context import AppContext
+from shared.db.tables import encounters, media, notifications
+from shared.storage.base import ObjectStore
+from shared.storage.signed_urls import UrlSigner
+from tests.support.factories import make_clinician, make_encounter
+from tests.support.processed_media import store_photo, store_unprocessed, store_video
+from tests.support.submissions import give_consent, submit
+
+
+def encounter_row(ctx: AppContext, encounter_id: str):  # type: ignore[no-untyped-def]
+    with ctx.engine.connect() as conn:
+        return conn.execute(select(encounters).where(encounters.c.id == encounter_id)).one()
+
+
+def items_of(ctx: AppContext, encounter_id: str) -> list[review.MediaItem]:
+    with ctx.engine.connect() as conn:
+        return review.media_for(ctx, conn, encounter_row(ctx, encounter_id))
+
+
+def test_media_stay_hidden_until_the_patient_presses_send(ctx: AppContext) -> None:
+    clinician = make_clinician(ctx)
+    encounter_id = make_encounter(ctx, clinician).encounter_id
+    give_consent(ctx, encounter_id, teaching=False)
+    store_photo(ctx, encounter_id, width=800, height=600, note="Left forearm")
+    assert items_of(ctx, encounter_id) == []
+    submit(ctx, encounter_id, clinician)
+    (item,) = items_of(ctx, encounter_id)
+    assert item.note == "Left forearm" and item.original_filename == "IMG_0001.HEIC"
+    assert (item.width, item.height, item.is_ready) == (800, 600, True)
+    with ctx.engine.connect() as conn:
+        (consent,) = review.consents_for(conn, encounter_id)
+    assert consent.share_with_care_team and consent.keep_in_record and not consent.use_for_teaching
+    assert consent.text_version
+
+
+@pytest.mark.parametrize("backend", ["filesystem", pytest.param("s3", marks=pytest.mark.s3)])
+def test_every_url_is_time_limited_and_its_issue_audited(
+    ctx: AppContext, backend: str, request: pytest.FixtureRequest
+) -> None:
+    if backend == "s3":
+        store: ObjectStore = request.getfixturevalue("s3_store")
+        ctx = dataclasses.replace(ctx, store=store)
+    clinician = make_clinician(ctx)
+    encounter_id = make_encounter(ctx, clinician).encounter_id
+    photo = store_photo(ctx, encounter_id, width=640, height=480)
+    video = store_video(ctx, encounter_id, seconds=1)
+    store_unprocessed(ctx, encounter_id)
+    submit(ctx, encounter_id, clinician)
+    items = items_of(ctx, encounter_id)
+    now = utcnow()
+    with ctx.engine.begin() as conn:
+        urls = review.issue_view_urls(ctx, conn, items, actor_id=clinician, now=now)
+        download = review.issue_original_download(ctx, conn, items[0], actor_id=clinician)
+    assert set(urls) == {photo.media_id, video.media_id}  # nothing for the file still processing
+    lifetime = ctx.settings.media_url_lifetime_seconds
+    assert lifetime <= 300
+    for url in [*(u.display for u in urls.values()), *(u.thumbnail for u in urls.values() if u.thumbnail), download]:
+        query = parse_qs(urlsplit(url).query)
+        if backend == "s3":
+            assert int(query["X-Amz-Expires"][0]) == lifetime
+        else:
+            assert url.startswith(f"{ctx.settings.patient_base_url}/media/")
+            assert int(query["expires"][0]) <= now.timestamp() + lifetime + 5
+    if backend == "filesystem":
+        signer = UrlSigner(ctx.keys.url_signing, ctx.settings.patient_base_url)
+        key = photo.display_key or ""
+        query = {k: v[0] for k, v in parse_qs(urlsplit(urls[photo.media_id].display).query).items()}
+        assert signer.verify(key, query) is not None
+        assert signer.verify(key, query, now=now.timestamp() + lifetime + 10) is None
+    assert "attachment" in download or "dl=" in download
+    assert items[0].download_name.startswith(f"mia-{encounter_id[:8]}-") and "IMG" not in items[0].download_name
+    with ctx.engine.connect() as conn:
+        viewed = audit.search(conn, action="media.viewed", encounter_id=encounter_id)
+        downloaded = audit.search(conn, action="media.original_downloaded", media_id=photo.media_id)
+    assert {e["media_id"] for e in viewed} == {photo.media_id, video.media_id}
+    assert len(downloaded) == 1 and downloaded[0]["actor_id"] == clinician
+
+
+def test_mark_reviewed_stores_the_note_encrypted_and_only_once(ctx: AppContext) -> None:
+    clinician = make_clinician(ctx)
+    encounter_id = make_encounter(ctx, clinician).encounter_id
+    now = utcnow()
+    with pytest.raises(review.ReviewError, match="not sent"), ctx.engine.begin() as conn:
+        review.mark_reviewed(ctx, conn, encounter_id, actor_id=clinician, note="Fine", now=now)
+    submit(ctx, encounter_id, clinician)
+    with pytest.raises(review.ReviewError, match="Enter the clinical note"), ctx.engine.begin() as conn:
+        review.mark_reviewed(ctx, conn, encounter_id, actor_id=clinician, note="   ", now=now)
+    note = "Eczema flare; start emollient, review in 2 weeks."
+    with ctx.engine.begin() as conn:
+        review.mark_reviewed(ctx, conn, encounter_id, actor_id=clinician, note=note, now=now)
+    row = encounter_row(ctx, encounter_id)
+    assert row.status == "reviewed" and row.reviewed_by == clinician and note.encode() not in bytes(row.review_note)
+    with ctx.engine.connect() as conn:
+        record = review.review_record(ctx, conn, row)
+    assert record is not None and record.note == note and record.reviewer_name == "Dr drjones"
+    with pytest.raises(review.ReviewError, match="already"), ctx.engine.begin() as conn:
+        review.mark_reviewed(ctx, conn, encounter_id, actor_id=clinician, note=note, now=now)
+
+
+def test_deleting_a_file_or_an_encounter_is_soft_encrypted_and_audited(ctx: AppContext) -> None:
+    clinician = make_clinician(ctx)
+    invite = make_encounter(ctx, clinician)
+    keep = store_photo(ctx, invite.encounter_id, width=400, height=300)
+    drop = store_photo(ctx, invite.encounter_id, width=400, height=300, seed=2)
+    submit(ctx, invite.encounter_id, clinician)
+    now = utcnow()
+    with ctx.engine.begin() as conn:
+        review.delete_medium(
+            ctx, conn, encounter_id=invite.encounter_id, media_id=drop.media_id, actor_id=clinician,
+            reason="Wrong patient's photo", now=now,
+        )  # fmt: skip
+    assert [i.id for i in items_of(ctx, invite.encounter_id)] == [keep.media_id]
+    with ctx.engine.connect() as conn:
+        row = conn.execute(select(media).where(media.c.id == drop.media_id)).one()
+    assert row.deleted_by == clinician
+    assert ctx.cipher.decrypt("media", "delete_reason", drop.media_id, row.delete_reason) == "Wrong patient's photo"
+    assert ctx.store.exists(drop.display_key or "")  # soft: the objects stay for the retention period
+    with pytest.raises(review.ReviewError, match="already been deleted"), ctx.engine.begin() as conn:
+        review.delete_medium(
+            ctx, conn, encounter_id=invite.encounter_id, media_id=drop.media_id, actor_id=clinician,
+            reason="again", now=now,
+        )  # fmt: skip
+    with ctx.engine.begin() as conn:
+        review.delete_encounter(
+            ctx, conn, encounter_id=invite.encounter_id, actor_id=clinician, reason="Registered twice", now=now
+        )
+    row = encounter_row(ctx, invite.encounter_id)
+    assert row.deleted_at == now and row.invite_token_hash is None  # the patient link is dead
+    assert ctx.cipher.decrypt("encounters", "delete_reason", row.id, row.delete_reason) == "Registered twice"
+    with ctx.engine.connect() as conn:
+        actions = {e["action"] for e in audit.search(conn, encounter_id=invite.encounter_id)}
+    assert {"media.deleted", "encounter.deleted"} <= actions
+
+
+def test_opening_an_encounter_reads_its_notices(ctx: AppContext) -> None:
+    clinician = make_clinician(ctx)
+    encounter_id = make_encounter(ctx, clinician).encounter_id
+    submit(ctx, encounter_id, clinician)
+    now = utcnow()
+    with ctx.engine.begin() as conn:
+        assert review.mark_notifications_read(conn, user_id=clinician, encounter_id=encounter_id, now=now) == 1
+        review.record_encounter_view(conn, encounter_id, actor_id=clinician, remote_addr="198.51.100.4")
+    with ctx.engine.connect() as conn:
+        unread = conn.execute(
+            select(notifications).where(notifications.c.user_id == clinician, notifications.c.read_at.is_(None))
+        ).all()
+        (viewed,) = audit.search(conn, action="encounter.viewed")
+    assert unread == [] and viewed["remote_addr"] == "198.51.100.4"
+    assert viewed["occurred_at"] <= utcnow() + dt.timedelta(seconds=1)

@@ -1,0 +1,192 @@
+"""Sign-in rules on both databases: replay, throttling and lockout, cookies, sessions and logout."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import jwt
+import pytest
+from sqlalchemy import select, update
+
+from shared import audit, staff_auth, totp
+from shared.clock import utcnow
+from shared.context import AppContext
+from shared.db.tables import users
+from shared.staff_auth import StaffSession, unix_time
+from tests.support.staff import StaffAccount, make_staff
+
+IDLE = dt.timedelta(minutes=30)
+COOKIE_HOURS = 12
+
+
+def code_at(account: StaffAccount, moment: dt.datetime, offset: int = 0) -> str:
+    return totp.code_for_step(account.secret, totp.current_step(unix_time(moment)) + offset)
+
+
+def verify(ctx: AppContext, account: StaffAccount, code: str, moment: dt.datetime) -> StaffSession | None:
+    with ctx.engine.begin() as conn:
+        return staff_auth.verify_second_factor(ctx, conn, account.user_id, code, now=moment)
+
+
+def user_row(ctx: AppContext, account: StaffAccount):  # type: ignore[no-untyped-def]
+    with ctx.engine.connect() as conn:
+        return conn.execute(select(users).where(users.c.id == account.user_id)).one()
+
+
+def fail_password(ctx: AppContext, account: StaffAccount, moment: dt.datetime) -> int:
+    with ctx.engine.begin() as conn:
+        return staff_auth.record_failure(conn, account.user_id, factor="password", reason="wrong_password", now=moment)
+
+
+def cookie_token(username: str, issued: dt.datetime, hours: int = COOKIE_HOURS) -> dict:
+    """What streamlit-authenticator 0.4.2 puts in its cookie, decoded."""
+    return {"username": username, "exp_date": unix_time(issued) + hours * 3600}
+
+
+def test_a_code_is_accepted_once_and_never_again(ctx: AppContext) -> None:
+    account = make_staff(ctx, "drjones")
+    moment = utcnow()
+    code = code_at(account, moment)
+    session = verify(ctx, account, code, moment)
+    assert session is not None and session.user_id == account.user_id
+    assert verify(ctx, account, code, moment + dt.timedelta(seconds=5)) is None  # replay in another session
+    # An older code still inside the window is refused too: steps only move forward.
+    assert verify(ctx, account, code_at(account, moment, -1), moment) is None
+    assert verify(ctx, account, code_at(account, moment, +1), moment) is not None
+    row = user_row(ctx, account)
+    assert row.totp_last_step == totp.current_step(unix_time(moment)) + 1
+    with ctx.engine.connect() as conn:
+        reasons = [
+            e["detail"] for e in audit.search(conn, action="auth.failed", actor_id=account.user_id) if e["detail"]
+        ]
+    assert sum('"replayed_code"' in detail for detail in reasons) == 2
+
+
+def test_failures_of_either_factor_pause_then_lock_the_account(ctx: AppContext) -> None:
+    account = make_staff(ctx, "drjones")
+    moment = utcnow()
+    assert fail_password(ctx, account, moment) == 1
+    assert verify(ctx, account, "000000" if code_at(account, moment) != "000000" else "111111", moment) is None
+    assert user_row(ctx, account).locked_until is None  # two failures: no pause yet
+    fail_password(ctx, account, moment)  # third failure: a short pause
+    row = user_row(ctx, account)
+    assert row.failed_attempts == 3 and row.locked_until == moment + staff_auth.THROTTLE_BASE
+    # While paused, even the right code is refused and not counted.
+    assert verify(ctx, account, code_at(account, moment), moment) is None
+    assert user_row(ctx, account).failed_attempts == 3
+    with ctx.engine.connect() as conn:
+        assert account.username not in staff_auth.authenticator_credentials(conn, moment)["usernames"]
+    later = moment + dt.timedelta(minutes=1)
+    with ctx.engine.connect() as conn:
+        assert account.username in staff_auth.authenticator_credentials(conn, later)["usernames"]
+    fail_password(ctx, account, later)
+    fail_password(ctx, account, later + dt.timedelta(minutes=2))  # fifth: locked for 15 minutes
+    row = user_row(ctx, account)
+    locked_at = later + dt.timedelta(minutes=2)
+    assert row.failed_attempts == staff_auth.MAX_FAILURES and row.locked_until == locked_at + staff_auth.LOCKOUT
+    assert verify(ctx, account, code_at(account, locked_at), locked_at + dt.timedelta(minutes=14)) is None
+    with ctx.engine.connect() as conn:
+        assert audit.search(conn, action="auth.locked")
+    # After the lockout a right code signs in and clears the count.
+    after = locked_at + staff_auth.LOCKOUT + dt.timedelta(seconds=1)
+    assert verify(ctx, account, code_at(account, after), after) is not None
+    row = user_row(ctx, account)
+    assert row.failed_attempts == 0 and row.locked_until is None
+
+
+def test_unknown_accounts_cost_a_bcrypt_check_and_are_audited_without_the_name(ctx: AppContext) -> None:
+    with ctx.engine.begin() as conn:
+        staff_auth.record_unavailable_account(conn, remote_addr="192.0.2.7")
+    with ctx.engine.connect() as conn:
+        (event,) = audit.search(conn, action="auth.failed")
+    assert event["actor_id"] is None and event["remote_addr"] == "192.0.2.7"
+    assert "unknown_or_unavailable_account" in event["detail"]
+
+
+def test_only_active_enrolled_unpaused_accounts_reach_the_password_check(ctx: AppContext) -> None:
+    active = make_staff(ctx, "drjones")
+    disabled = make_staff(ctx, "drsmith")
+    with ctx.engine.begin() as conn:
+        conn.execute(update(users).where(users.c.id == disabled.user_id).values(status="disabled"))
+        from shared.users import create_user
+
+        create_user(conn, portal_base_url="http://portal", username="newbie", display_name="New", role="clinician")
+        credentials = staff_auth.authenticator_credentials(conn, utcnow())
+    assert set(credentials["usernames"]) == {"drjones"}
+    entry = credentials["usernames"]["drjones"]
+    assert entry["password"].startswith("$2b$") and entry["roles"] == ["clinician"]
+    assert active.username == "drjones"
+
+
+def test_a_session_ends_when_idle_revoked_or_disabled(ctx: AppContext) -> None:
+    account = make_staff(ctx, "drjones")
+    moment = utcnow()
+    session = verify(ctx, account, code_at(account, moment), moment)
+    assert session is not None
+    with ctx.engine.connect() as conn:
+        assert staff_auth.check_session(conn, session, now=moment, idle=IDLE).user.username == "drjones"  # type: ignore[union-attr]
+        idle = staff_auth.check_session(conn, session, now=moment + IDLE + dt.timedelta(seconds=1), idle=IDLE)
+    assert idle.user is None and idle.ended_because == "idle"
+    with ctx.engine.begin() as conn:
+        staff_auth.sign_out(conn, account.user_id, now=moment + dt.timedelta(seconds=1))
+    with ctx.engine.connect() as conn:
+        revoked = staff_auth.check_session(conn, session, now=moment + dt.timedelta(seconds=2), idle=IDLE)
+        assert revoked.user is None and revoked.ended_because == "revoked"
+        assert audit.search(conn, action="auth.signed_out", actor_id=account.user_id)
+    with ctx.engine.begin() as conn:
+        conn.execute(update(users).where(users.c.id == account.user_id).values(status="disabled"))
+    fresh = StaffSession(account.user_id, moment + dt.timedelta(seconds=3), moment + dt.timedelta(seconds=3))
+    with ctx.engine.connect() as conn:
+        assert staff_auth.check_session(conn, fresh, now=fresh.last_seen, idle=IDLE).ended_because == "disabled"
+
+
+def test_cookie_re_login_skips_only_the_password_and_dies_at_logout(ctx: AppContext) -> None:
+    account = make_staff(ctx, "drjones")
+    issued = utcnow()  # after the account's enrollment, which revoked anything older
+    moment = issued + dt.timedelta(hours=1)
+    token = cookie_token(account.username, issued)
+    with ctx.engine.connect() as conn:
+        assert staff_auth.cookie_allows_password_skip(conn, token, cookie_hours=COOKIE_HOURS, now=moment)
+        older = cookie_token(account.username, issued - dt.timedelta(minutes=5))
+        assert not staff_auth.cookie_allows_password_skip(conn, older, cookie_hours=COOKIE_HOURS, now=moment)
+    # The cookie gives no session: a portal session exists only from verify_second_factor.
+    # (tests/portal/test_sign_in.py: a session with authentication_status but no code sees nothing.)
+    with ctx.engine.begin() as conn:
+        staff_auth.sign_out(conn, account.user_id, now=moment)
+    with ctx.engine.connect() as conn:
+        assert not staff_auth.cookie_allows_password_skip(conn, token, cookie_hours=COOKIE_HOURS, now=moment)
+        newer = cookie_token(account.username, moment + dt.timedelta(seconds=1))
+        later = moment + dt.timedelta(seconds=2)
+        assert staff_auth.cookie_allows_password_skip(conn, newer, cookie_hours=COOKIE_HOURS, now=later)
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        None,
+        {},
+        {"username": "drjones"},
+        {"username": "drjones", "exp_date": "tomorrow"},
+        {"username": "nobody", "exp_date": unix_time(utcnow()) + 3600},
+        {"username": "drjones", "exp_date": unix_time(utcnow()) - 1},  # expired
+        {"username": "drjones", "exp_date": unix_time(utcnow()) + 100 * 3600},  # outlives the policy
+    ],
+)
+def test_malformed_expired_or_foreign_cookies_are_refused(sqlite_ctx: AppContext, token: dict | None) -> None:
+    make_staff(sqlite_ctx, "drjones")
+    with sqlite_ctx.engine.connect() as conn:
+        assert not staff_auth.cookie_allows_password_skip(conn, token, cookie_hours=COOKIE_HOURS, now=utcnow())
+
+
+def test_cookie_signature_is_checked_with_the_configured_key(sqlite_ctx: AppContext) -> None:
+    """streamlit-authenticator decodes its cookie with HS256 and MIA_COOKIE_KEY; a forged one does not decode."""
+    from portal_ui.auth_gate import cookie_key
+
+    key = cookie_key(sqlite_ctx)
+    assert key != "some_key" and len(key) >= 43
+    claims = cookie_token("drjones", utcnow())
+    genuine = jwt.encode(claims, key, algorithm="HS256")
+    assert jwt.decode(genuine, key, algorithms=["HS256"])["username"] == "drjones"
+    forged = jwt.encode(claims, "another-32-byte-key-that-is-not-ours", algorithm="HS256")
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(forged, key, algorithms=["HS256"])

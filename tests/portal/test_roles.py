@@ -1,0 +1,45 @@
+"""Role gating: the navigation offers only permitted pages, and a forbidden page refuses on its own."""
+
+from __future__ import annotations
+
+import pytest
+
+from portal_ui.auth_gate import SESSION_KEY
+from shared import audit
+from shared.context import AppContext
+from tests.support.portal import open_page, run_page_alone, sign_in, texts
+from tests.support.staff import make_staff
+
+CLINICIAN_PAGES = ["pages/encounters.py", "pages/register_encounter.py", "pages/review.py", "pages/account.py"]
+ADMIN_PAGES = ["pages/users.py", "pages/audit.py", "pages/account.py"]
+ALL_PAGES = sorted({*CLINICIAN_PAGES, *ADMIN_PAGES})
+
+
+@pytest.mark.parametrize(
+    ("role", "home", "allowed"),
+    [
+        ("clinician", "Encounters", CLINICIAN_PAGES),
+        ("admin", "Users", ADMIN_PAGES),
+        ("manager", "My account", ["pages/account.py"]),
+    ],
+)
+def test_each_role_sees_its_pages_and_is_refused_the_others(
+    sqlite_portal: AppContext, role: str, home: str, allowed: list[str]
+) -> None:
+    account = make_staff(sqlite_portal, f"{role}1", role=role)
+    at = sign_in(account)
+    assert texts(at).splitlines()[0] == home
+    session = at.session_state[SESSION_KEY]
+    forbidden = [path for path in ALL_PAGES if path not in allowed]
+    for path in forbidden:
+        with pytest.raises(ValueError, match="Could not find a navigation page"):
+            at.switch_page(path)  # not in this role's navigation
+        alone = run_page_alone(path, {SESSION_KEY: session})
+        assert "Your role does not give access to this page." in texts(alone), path
+        assert not alone.dataframe and not alone.text_input, path
+    for path in allowed:
+        open_page(at, path)
+        assert not at.exception and "Not available" not in texts(at), path
+    with sqlite_portal.engine.connect() as conn:
+        refused = audit.search(conn, action="page.refused", actor_id=account.user_id)
+    assert len(refused) == len(ALL_PAGES) - len(allowed)
