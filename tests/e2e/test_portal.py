@@ -2,8 +2,8 @@
 
 The portal runs as `streamlit run portal_app.py` on an ephemeral port with
 the S3 store on a moto server, so the browser loads pre-signed URLs straight
-from the S3 API. Processed media come from tests/support/processed_media.py
-(see its docstring).
+from the S3 API. The media are made by the real processing pipeline
+(tests/support/processed_media.py).
 """
 
 from __future__ import annotations

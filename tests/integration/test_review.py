@@ -38,7 +38,7 @@ def test_media_stay_hidden_until_the_patient_presses_send(ctx: AppContext) -> No
     assert items_of(ctx, encounter_id) == []
     submit(ctx, encounter_id, clinician)
     (item,) = items_of(ctx, encounter_id)
-    assert item.note == "Left forearm" and item.original_filename == "IMG_0001.HEIC"
+    assert item.note == "Left forearm" and item.original_filename == "IMG_0001.JPG"
     assert (item.width, item.height, item.is_ready) == (800, 600, True)
     with ctx.engine.connect() as conn:
         (consent,) = review.consents_for(conn, encounter_id)

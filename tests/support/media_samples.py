@@ -116,7 +116,7 @@ def mjpeg_mov(directory: Path, *, size: str = "640x480", seconds: int = 2) -> Pa
     return target
 
 
-def _gps_exif(orientation: int) -> Image.Exif:
+def gps_exif(orientation: int) -> Image.Exif:
     exif = Image.Exif()
     exif[ExifTags.Base.Orientation] = orientation
     exif[ExifTags.Base.Make] = "Apple"
@@ -151,13 +151,13 @@ def portrait_jpeg(directory: Path, width: int = 480, height: int = 640) -> Path:
     """A portrait photo stored sideways with EXIF orientation 6, as phone cameras do, with GPS, XMP, a comment."""
     stored = upright_picture(width, height).rotate(90, expand=True)  # orientation 6 turns it back clockwise
     target = directory / "IMG_0004.JPG"
-    stored.save(target, "JPEG", quality=90, exif=_gps_exif(6).tobytes(), xmp=XMP, comment=COMMENT.encode())
+    stored.save(target, "JPEG", quality=90, exif=gps_exif(6).tobytes(), xmp=XMP, comment=COMMENT.encode())
     return target
 
 
 def gps_heic(directory: Path, width: int = 480, height: int = 640) -> Path:
     target = directory / "IMG_0005.HEIC"
-    upright_picture(width, height).save(target, "HEIF", quality=80, exif=_gps_exif(1).tobytes())
+    upright_picture(width, height).save(target, "HEIF", quality=80, exif=gps_exif(1).tobytes())
     return target
 
 
@@ -176,14 +176,14 @@ def alpha_png(directory: Path) -> Path:
 
 def exif_webp(directory: Path) -> Path:
     target = directory / "photo.webp"
-    upright_picture(400, 300).save(target, "WEBP", quality=80, exif=_gps_exif(1).tobytes(), xmp=XMP)
+    upright_picture(400, 300).save(target, "WEBP", quality=80, exif=gps_exif(1).tobytes(), xmp=XMP)
     return target
 
 
 def srgb_icc_jpeg(directory: Path) -> Path:
     target = directory / "profiled.jpg"
     profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    upright_picture(320, 240).save(target, "JPEG", icc_profile=profile, exif=_gps_exif(1).tobytes())
+    upright_picture(320, 240).save(target, "JPEG", icc_profile=profile, exif=gps_exif(1).tobytes())
     return target
 
 

@@ -1,38 +1,32 @@
-"""Processed media for the portal's tests, made here with Pillow and ffmpeg.
+"""Processed media for the portal's tests, made by the real processing pipeline.
 
-The processors (issue 4) are built in parallel and are not on this branch.
-This helper writes what they will write, following the cross-component
-contract: the original at `uploads/{encounter}/{upload}/original`, a JPEG
-display copy at `derived/{encounter}/{media}/display.jpg`, a ~480 px
-thumbnail at `.../thumb.jpg`, for videos an H.264/AAC MP4 with `+faststart`
-at `.../video.mp4` and a poster at `.../poster.jpg`, and a `media` row with
-width, height, duration, sizes, keys and status `ready` (or `failed` with a
-reason a clinician can read). Real bytes, real ffmpeg (imageio-ffmpeg's
-static binary), a real object store.
-
-The lead will switch this helper to the real processing pipeline
-(`processors`) after merging issue 4, so these tests then show what the
-processors actually produce.
+Each helper stores an original shaped like what a phone sends (a photo
+stored sideways with EXIF orientation 6, GPS and a camera model; an iPhone
+HEVC MOV held portrait with location metadata and a data track), inserts the
+`media` row the upload service would insert (status `uploaded`), and runs
+`processors.media_pipeline.process_media` on it: what the portal then shows is
+exactly what the processors produce (display JPEG or H.264 MP4, thumbnail or
+poster, dimensions as displayed, no location anywhere).
 """
 
 from __future__ import annotations
 
 import io
 import math
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import imageio_ffmpeg
 from PIL import Image, ImageDraw, ImageFilter
+from sqlalchemy import select
 
+from processors.media_pipeline import Outcome, ProcessingDeps, process_media
 from shared.context import AppContext
 from shared.db.statuses import MediaKind, MediaStatus
+from shared.db.tables import media
 from shared.ids import new_id
+from tests.support.media_samples import gps_exif, hevc_mov
 from tests.support.submissions import add_media, original_key
-
-THUMBNAIL_EDGE = 480
 
 
 @dataclass(frozen=True)
@@ -70,31 +64,42 @@ def photo_jpeg(width: int, height: int, seed: int = 1, quality: int = 88) -> byt
     return buffer.getvalue()
 
 
-def thumbnail_jpeg(jpeg: bytes, edge: int = THUMBNAIL_EDGE) -> bytes:
-    with Image.open(io.BytesIO(jpeg), formats=["JPEG"]) as image:
-        image.thumbnail((edge, edge))
-        buffer = io.BytesIO()
-        image.convert("RGB").save(buffer, format="JPEG", quality=82)
+def phone_photo(width: int, height: int, seed: int = 1) -> bytes:
+    """`photo_jpeg` as a phone stores a portrait shot: pixels sideways, EXIF orientation 6, GPS."""
+    with Image.open(io.BytesIO(photo_jpeg(width, height, seed)), formats=["JPEG"]) as upright:
+        stored = upright.rotate(90, expand=True)  # orientation 6 turns it back clockwise
+    buffer = io.BytesIO()
+    stored.save(buffer, format="JPEG", quality=90, exif=gps_exif(6).tobytes())
     return buffer.getvalue()
 
 
-def _ffmpeg(*args: str) -> None:
-    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args]
-    subprocess.run(command, check=True, timeout=120, capture_output=True)
+def _process(ctx: AppContext, media_id: str) -> StoredMedium:
+    deps = ProcessingDeps.from_settings(ctx.settings, ctx.engine, ctx.store)
+    outcome = process_media(deps, media_id, actor_id="test-processor")
+    assert outcome.outcome == Outcome.READY, outcome
+    with ctx.engine.connect() as conn:
+        row = conn.execute(select(media).where(media.c.id == media_id)).one()
+    return StoredMedium(media_id, row.original_key, row.display_key, row.thumbnail_key, row.width, row.height)
 
 
-def h264_video(width: int, height: int, seconds: float) -> tuple[bytes, bytes]:
-    """An H.264/AAC MP4 (faststart) and its poster JPEG, both from ffmpeg."""
-    with tempfile.TemporaryDirectory() as scratch:
-        video, poster = Path(scratch) / "video.mp4", Path(scratch) / "poster.jpg"
-        _ffmpeg(
-            "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate=25",
-            "-f", "lavfi", "-i", "sine=frequency=330:sample_rate=44100",
-            "-t", str(seconds), "-c:v", "libx264", "-pix_fmt", "yuv420p", "-profile:v", "main",
-            "-c:a", "aac", "-b:a", "96k", "-shortest", "-movflags", "+faststart", str(video),
-        )  # fmt: skip
-        _ffmpeg("-ss", "0.5", "-i", str(video), "-frames:v", "1", "-q:v", "3", str(poster))
-        return video.read_bytes(), poster.read_bytes()
+def _store_original(
+    ctx: AppContext, encounter_id: str, data: bytes, *, kind: str, content_type: str, note: str | None, filename: str
+) -> str:
+    media_id, upload_id = new_id(), new_id()
+    ctx.store.put(original_key(encounter_id, upload_id), data)
+    add_media(
+        ctx,
+        encounter_id,
+        media_id=media_id,
+        upload_id=upload_id,
+        kind=kind,
+        content_type=content_type,
+        status=MediaStatus.UPLOADED,
+        original_size=len(data),
+        note=note,
+        original_filename=filename,
+    )
+    return media_id
 
 
 def store_photo(
@@ -105,36 +110,14 @@ def store_photo(
     height: int,
     seed: int = 1,
     note: str | None = None,
-    filename: str = "IMG_0001.HEIC",
+    filename: str = "IMG_0001.JPG",
 ) -> StoredMedium:
-    media_id, upload_id = new_id(), new_id()
-    display = photo_jpeg(width, height, seed)
-    thumbnail = thumbnail_jpeg(display)
-    source = original_key(encounter_id, upload_id)
-    display_key = f"derived/{encounter_id}/{media_id}/display.jpg"
-    thumbnail_key = f"derived/{encounter_id}/{media_id}/thumb.jpg"
-    ctx.store.put(source, display, content_type="image/jpeg")
-    ctx.store.put(display_key, display, content_type="image/jpeg")
-    ctx.store.put(thumbnail_key, thumbnail, content_type="image/jpeg")
-    add_media(
-        ctx,
-        encounter_id,
-        media_id=media_id,
-        upload_id=upload_id,
-        kind=MediaKind.IMAGE,
-        content_type="image/jpeg",
-        original_size=len(display),
-        width=width,
-        height=height,
-        display_key=display_key,
-        display_content_type="image/jpeg",
-        display_size=len(display),
-        thumbnail_key=thumbnail_key,
-        thumbnail_size=len(thumbnail),
-        note=note,
-        original_filename=filename,
+    """A processed photo displayed at width × height."""
+    original = phone_photo(width, height, seed)
+    media_id = _store_original(
+        ctx, encounter_id, original, kind=MediaKind.IMAGE, content_type="image/jpeg", note=note, filename=filename
     )
-    return StoredMedium(media_id, source, display_key, thumbnail_key, width, height)
+    return _process(ctx, media_id)
 
 
 def store_video(
@@ -147,34 +130,14 @@ def store_video(
     note: str | None = None,
     filename: str = "IMG_0002.MOV",
 ) -> StoredMedium:
-    media_id, upload_id = new_id(), new_id()
-    video, poster = h264_video(width, height, seconds)
-    source = original_key(encounter_id, upload_id)
-    video_key = f"derived/{encounter_id}/{media_id}/video.mp4"
-    poster_key = f"derived/{encounter_id}/{media_id}/poster.jpg"
-    ctx.store.put(source, video, content_type="video/mp4")
-    ctx.store.put(video_key, video, content_type="video/mp4")
-    ctx.store.put(poster_key, poster, content_type="image/jpeg")
-    add_media(
-        ctx,
-        encounter_id,
-        media_id=media_id,
-        upload_id=upload_id,
-        kind=MediaKind.VIDEO,
-        content_type="video/mp4",
-        original_size=len(video),
-        width=width,
-        height=height,
-        duration_seconds=seconds,
-        display_key=video_key,
-        display_content_type="video/mp4",
-        display_size=len(video),
-        thumbnail_key=poster_key,
-        thumbnail_size=len(poster),
-        note=note,
-        original_filename=filename,
+    """A processed iPhone HEVC video displayed at width × height (stored turned, with a rotation matrix)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        source = hevc_mov(Path(scratch), size=f"{height}x{width}", seconds=max(1, math.ceil(seconds)), rotation=-90)
+        original = source.read_bytes()
+    media_id = _store_original(
+        ctx, encounter_id, original, kind=MediaKind.VIDEO, content_type="video/quicktime", note=note, filename=filename
     )
-    return StoredMedium(media_id, source, video_key, poster_key, width, height)
+    return _process(ctx, media_id)
 
 
 def store_unprocessed(
