@@ -49,6 +49,8 @@ class Settings:
     upload_expiry_hours: int
     media_url_lifetime_seconds: int
     log_level: str
+    patient_session_minutes: int = 60
+    trust_proxy_headers: bool = False
 
     @property
     def is_production(self) -> bool:
@@ -91,6 +93,15 @@ def _base_url(name: str, raw: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
         raise ConfigError(f"{name}: expected an http(s) base URL such as https://upload.example.nhs.uk, got {raw!r}")
     return raw.rstrip("/")
+
+
+def _boolean(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}: expected true or false, got {raw!r}")
 
 
 def _database_url(name: str, raw: str) -> str:
@@ -157,4 +168,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "MIA_MEDIA_URL_LIFETIME_SECONDS", get("MIA_MEDIA_URL_LIFETIME_SECONDS", "300"), maximum=300
         ),
         log_level=log_level,
+        patient_session_minutes=_positive_int(
+            "MIA_PATIENT_SESSION_MINUTES", get("MIA_PATIENT_SESSION_MINUTES", "60"), maximum=12 * 60
+        ),
+        trust_proxy_headers=_boolean("MIA_TRUST_PROXY_HEADERS", get("MIA_TRUST_PROXY_HEADERS", "false")),
     )

@@ -13,6 +13,7 @@ def test_defaults_are_embedded_sqlite_and_filesystem(tmp_path: Path) -> None:
     assert settings.max_video_bytes == 2 * GIB
     assert settings.max_files_per_encounter == 20
     assert not settings.uses_s3 and settings.uses_sqlite and not settings.is_production
+    assert settings.patient_session_minutes == 60 and not settings.trust_proxy_headers
 
 
 def test_s3_and_mysql_are_accepted() -> None:
@@ -41,6 +42,8 @@ def test_s3_and_mysql_are_accepted() -> None:
         ("MIA_ENV", "staging"),
         ("MIA_S3_PART_SIZE", "1MiB"),
         ("MIA_MEDIA_URL_LIFETIME_SECONDS", "3600"),
+        ("MIA_PATIENT_SESSION_MINUTES", "0"),
+        ("MIA_TRUST_PROXY_HEADERS", "maybe"),
     ],
 )
 def test_bad_value_names_the_variable_in_one_line(name: str, value: str) -> None:
