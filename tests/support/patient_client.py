@@ -90,9 +90,19 @@ class PatientClient:
         return {**TUS, "X-CSRF-Token": self.csrf, **extra}
 
     async def create(
-        self, length: int, filename: str = "rash.jpg", note: str | None = None, body: bytes | None = None, **extra: str
+        self,
+        length: int,
+        filename: str = "rash.jpg",
+        note: str | None = None,
+        body: bytes | None = None,
+        filetype: str | None = None,
+        **extra: str,
     ) -> ClientResponse:
-        values = {"filename": filename, **({"note": note} if note else {})}
+        values = {
+            "filename": filename,
+            **({"note": note} if note else {}),
+            **({"filetype": filetype} if filetype else {}),
+        }
         headers = self.headers(**{"Upload-Length": str(length), "Upload-Metadata": metadata(**values)}, **extra)
         if body is not None:
             headers.update(OFFSET_TYPE)
