@@ -224,7 +224,7 @@
         if (entry.pendingNote) saveNote(entry);
       },
       onProgress: function (sent, total) {
-        var percent = setProgress(entry, sent, total);
+        var percent = setProgress(entry, sent, total || entry.size);
         setState(entry, "uploading", "Uploading\u2026 " + percent + "%");
       },
       onShouldRetry: function (error) {
@@ -237,6 +237,7 @@
       onError: function (error) {
         var refusal = refusalOf(error);
         if (refusal) {
+          entry.meta.textContent = formatSize(entry.size);
           setState(entry, "refused", refusal);
         } else {
           setState(entry, "failed", "We could not send this file yet. Check your signal, then press \u201cTry again\u201d.");
