@@ -10,6 +10,8 @@ REQ_HASH := $(shell cat requirements.txt | sha1sum | cut -c1-12)
 DEV_HASH := $(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 RUNTIME_STAMP := $(VENV)/.runtime-$(REQ_HASH)
 DEV_STAMP := $(VENV)/.dev-$(DEV_HASH)
+# Browser assets of the patient pages (tus-js-client, Inter) from npm; reinstalled when the lock changes.
+NODE_STAMP := node_modules/.mia-installed
 MIA_TEST_MYSQL_URL ?= mysql+pymysql://root@127.0.0.1:3306/test
 export MIA_TEST_MYSQL_URL
 
@@ -29,14 +31,19 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt | $(PY)
 	rm -f $(VENV)/.dev-* $(VENV)/.runtime-*
 	touch $@ $(RUNTIME_STAMP)
 
-run: $(RUNTIME_STAMP)
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || scripts/install-system-deps.sh
+	npm ci --no-audit --no-fund
+	touch $@
+
+run: $(RUNTIME_STAMP) $(NODE_STAMP)
 	$(PY) manage.py init
 	$(VENV)/bin/honcho start -f Procfile
 
 system-deps:
 	scripts/install-system-deps.sh
 
-test: $(DEV_STAMP) system-deps lint
+test: $(DEV_STAMP) $(NODE_STAMP) system-deps lint
 	$(PY) -m pytest
 
 lint: $(DEV_STAMP)
@@ -47,7 +54,7 @@ format: $(DEV_STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: $(DEV_STAMP) system-deps
+bench: $(DEV_STAMP) $(NODE_STAMP) system-deps
 	@for script in tests/benchmarks/bench_*.py; do \
 		echo "== $$script"; $(PY) $$script || exit 1; \
 	done
@@ -57,4 +64,4 @@ schema: $(DEV_STAMP)
 	$(PY) scripts/regenerate_mysql_schema.py
 
 clean:
-	rm -rf $(VENV) build test-output .pytest_cache .ruff_cache
+	rm -rf $(VENV) build test-output .pytest_cache .ruff_cache node_modules

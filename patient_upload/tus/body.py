@@ -24,6 +24,7 @@ from aiohttp.client_exceptions import ClientPayloadError
 
 from patient_upload.limits import Refusal
 from patient_upload.tus.protocol import CHECKSUM_MISMATCH, Checksum, ProtocolError
+from patient_upload.tus.write_behind import WriteBehind
 from processors.sniff import SNIFF_BYTES, FileType
 from shared.storage.async_store import AsyncAppender
 
@@ -115,7 +116,7 @@ async def stream_to_store(
     reader: BodyReader, sniffer: HeadSniffer | None, open_appender: Opener, still_locked: Callable[[], bool]
 ) -> StreamResult:
     """No checksum: write as bytes arrive; always commit what was written, whatever stopped the body."""
-    appender: AsyncAppender | None = None
+    writer: WriteBehind | None = None
     written = 0
     try:
         async for chunk in reader.chunks():
@@ -124,15 +125,15 @@ async def stream_to_store(
                 continue
             if not still_locked():
                 raise Refusal(423, "lock_lost", "This upload was interrupted; it will resume by itself.")
-            if appender is None:
-                appender = await open_appender()
-            await appender.write(data)
+            if writer is None:
+                writer = WriteBehind(await open_appender())
+            await writer.write(data)
             written += len(data)
         if sniffer:
             sniffer.require_decided(reader.disconnected)
     finally:
-        if appender is not None:
-            await asyncio.shield(appender.commit())
+        if writer is not None:
+            await asyncio.shield(writer.finish())
     return StreamResult(written, reader.overflow, reader.disconnected)
 
 

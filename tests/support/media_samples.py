@@ -11,6 +11,7 @@ import imageio_ffmpeg
 from PIL import Image
 
 JPEG_MAGIC = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"
+MP4_MAGIC = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
 
 
 def real_jpeg(width: int = 640, height: int = 480, colour: tuple[int, int, int] = (200, 60, 40)) -> bytes:
@@ -27,16 +28,21 @@ def jpeg_payload(size: int, seed: int = 1) -> bytes:
     return JPEG_MAGIC + rng.randbytes(max(0, size - len(JPEG_MAGIC)))
 
 
-def write_jpeg_payload(path: Path, size: int) -> Path:
-    """A large JPEG-signed file written in blocks (never whole in memory)."""
+def write_jpeg_payload(path: Path, size: int, magic: bytes = JPEG_MAGIC) -> Path:
+    """A large file that sniffs as a JPEG (or as `magic` says), written in blocks (never whole in memory)."""
     with open(path, "wb") as handle:
-        handle.write(JPEG_MAGIC)
-        remaining = size - len(JPEG_MAGIC)
+        handle.write(magic)
+        remaining = size - len(magic)
         while remaining > 0:
             block = os.urandom(min(remaining, 4 * 1024 * 1024))
             handle.write(block)
             remaining -= len(block)
     return path
+
+
+def write_video_payload(path: Path, size: int) -> Path:
+    """A large file that sniffs as an MP4 video (videos may be far bigger than photos)."""
+    return write_jpeg_payload(path, size, MP4_MAGIC)
 
 
 def real_mp4(path: Path, seconds: float = 1.0) -> Path:

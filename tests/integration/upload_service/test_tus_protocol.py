@@ -23,10 +23,8 @@ from shared.settings import MIB
 from shared.storage.base import ObjectNotFound
 from tests.conftest import make_settings
 from tests.integration.upload_service.conftest import ClientFactory, PatientFactory, app_client, patient_factory
-from tests.support.media_samples import jpeg_payload
+from tests.support.media_samples import MP4_MAGIC, jpeg_payload
 from tests.support.patient_client import OFFSET_TYPE, TUS, PatientClient
-
-MP4_HEAD = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
 
 
 def upload_id(url: str) -> str:
@@ -243,7 +241,7 @@ async def test_disallowed_types_are_refused_at_the_first_chunk(
 
 async def test_tiny_network_chunks_are_sniffed_together(new_patient: PatientFactory, upload_ctx: AppContext) -> None:
     patient = await new_patient()
-    data = MP4_HEAD + b"\x00" * 5000
+    data = MP4_MAGIC + b"\x00" * 5000
     url = await patient.create_url(len(data), filename="clip.mp4")
     response = await patient.patch(url, 0, trickle(data, 3))
     assert response.status == 204
@@ -274,7 +272,7 @@ async def test_size_limits_per_kind_per_request_and_file_count(limited) -> None:
     assert refused.status == 413 and "This photo is too big to send (2 MB)" in await refused.text()
     assert (await patient.head(big_photo)).status == 404
 
-    video = MP4_HEAD + b"\x00" * (2 * MIB - len(MP4_HEAD))
+    video = MP4_MAGIC + b"\x00" * (2 * MIB - len(MP4_MAGIC))
     video_url = await patient.create_url(len(video), filename="gait.mp4")
     assert (await patient.patch(video_url, 0, video)).status == 204
 
@@ -475,7 +473,7 @@ async def test_notes_can_be_added_and_changed(new_patient: PatientFactory, uploa
 
 async def test_metadata_is_not_trusted_for_the_type(new_patient: PatientFactory, upload_ctx: AppContext) -> None:
     patient = await new_patient()
-    data = MP4_HEAD + b"\x00" * 1000
+    data = MP4_MAGIC + b"\x00" * 1000
     url = await patient.create_url(len(data), filename="photo.jpg", filetype="image/jpeg")
     assert (await patient.patch(url, 0, data)).status == 204
     row = upload_row(upload_ctx, url)
