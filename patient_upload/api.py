@@ -53,7 +53,7 @@ async def set_note(request: web.Request) -> web.Response:
     session = await require_session(request)
     check_csrf(session, request.headers.get(CSRF_HEADER))
     upload_id = request.match_info["upload_id"]
-    raw = await request.content.read(MAX_JSON_BYTES + 1)
+    raw = await request.read()  # bounded by the application's client_max_size
     try:
         payload = json.loads(raw) if len(raw) <= MAX_JSON_BYTES else None
         note = clean_note(payload.get("note") if isinstance(payload, dict) else None)

@@ -73,7 +73,7 @@ def test_notes_are_one_tidy_paragraph() -> None:
 
 
 def test_checksum_and_number_headers() -> None:
-    digest = hashlib.sha1(b"abc").digest()
+    digest = hashlib.sha1(b"abc", usedforsecurity=False).digest()
     parsed = parse_checksum(f"sha1 {base64.b64encode(digest).decode()}")
     assert parsed is not None and parsed.algorithm == "sha1" and parsed.digest == digest
     assert parse_checksum(None) is None
