@@ -478,3 +478,22 @@ async def test_metadata_is_not_trusted_for_the_type(new_patient: PatientFactory,
     assert (await patient.patch(url, 0, data)).status == 204
     row = upload_row(upload_ctx, url)
     assert (row.kind, row.content_type) == ("video", "video/mp4")
+
+
+async def test_an_upload_stored_whole_but_never_completed_is_completed_on_head(
+    new_patient: PatientFactory, upload_ctx: AppContext
+) -> None:
+    """The process died between finishing the object in the store and writing the media row."""
+    patient = await new_patient()
+    data = jpeg_payload(20_000)
+    url = await patient.create_url(len(data))
+    assert (await patient.patch(url, 0, data[:-1])).status == 204
+    row = upload_row(upload_ctx, url)
+    upload_ctx.store.append(row.storage_key, row.storage_ref or "", len(data) - 1, [data[-1:]])
+    upload_ctx.store.finish_resumable(row.storage_key, row.storage_ref or "")  # ... and then the crash
+    assert upload_row(upload_ctx, url).status == UploadStatus.RECEIVING
+    head = await patient.head(url)
+    assert head.status == 200 and head.headers["Upload-Offset"] == str(len(data))
+    row = upload_row(upload_ctx, url)
+    assert row.status == UploadStatus.COMPLETE and row.media_id is not None
+    assert b"".join(upload_ctx.store.iter_chunks(row.storage_key)) == data
