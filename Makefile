@@ -14,6 +14,8 @@ DEV_STAMP := $(VENV)/.dev-$(DEV_HASH)
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.checkov-$(shell cat requirements-checkov.txt | sha1sum | cut -c1-12)
 TERRAFORM := $(shell command -v terraform 2>/dev/null)
+# Browser assets of the patient pages (tus-js-client, Inter) from npm; reinstalled when the lock changes.
+NODE_STAMP := node_modules/.mia-installed
 MIA_TEST_MYSQL_URL ?= mysql+pymysql://root@127.0.0.1:3306/test
 export MIA_TEST_MYSQL_URL
 
@@ -40,14 +42,19 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 	rm -f $(CHECKOV_VENV)/.checkov-*
 	touch $@
 
-run: $(RUNTIME_STAMP)
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || scripts/install-system-deps.sh
+	npm ci --no-audit --no-fund
+	touch $@
+
+run: $(RUNTIME_STAMP) $(NODE_STAMP)
 	$(PY) manage.py init
 	$(VENV)/bin/honcho start -f Procfile
 
 system-deps:
 	scripts/install-system-deps.sh
 
-test: $(DEV_STAMP) system-deps lint terraform-check
+test: $(DEV_STAMP) $(NODE_STAMP) system-deps lint terraform-check
 	$(PY) -m pytest
 
 # Static analysis of the AWS deployment, no cloud account needed (terraform/README.md).
@@ -68,7 +75,7 @@ format: $(DEV_STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: $(DEV_STAMP) system-deps
+bench: $(DEV_STAMP) $(NODE_STAMP) system-deps
 	@for script in tests/benchmarks/bench_*.py; do \
 		echo "== $$script"; $(PY) $$script || exit 1; \
 	done
@@ -83,4 +90,4 @@ lambda-package: $(DEV_STAMP)
 	$(PY) scripts/build_lambda_package.py --python $(LAMBDA_PYTHON) --out build/lambda
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) build test-output .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) build test-output .pytest_cache .ruff_cache node_modules

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what a fresh Debian machine lacks for MIA's tests:
 # a MariaDB server reachable as root without a password on 127.0.0.1:3306
-# (database `test`), and Chromium for the browser tests. Safe to re-run;
+# (database `test`), Chromium for the browser tests, and Node.js/npm for the
+# patient pages' browser assets. Safe to re-run;
 # does nothing that is already in place. Needs root (or sudo) only when
 # something must be installed.
 set -euo pipefail
@@ -14,6 +15,7 @@ fi
 missing=()
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server mariadb-client)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 fc-list 2>/dev/null | grep -qi "dejavu" || missing+=(fonts-dejavu-core)
 
 if [ ${#missing[@]} -gt 0 ]; then

@@ -56,6 +56,8 @@ class Settings:
     portal_cookie_name: str
     portal_cookie_hours: int
     portal_idle_minutes: int
+    patient_session_minutes: int = 60
+    trust_proxy_headers: bool = False
 
     @property
     def is_production(self) -> bool:
@@ -98,6 +100,15 @@ def _base_url(name: str, raw: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
         raise ConfigError(f"{name}: expected an http(s) base URL such as https://upload.example.nhs.uk, got {raw!r}")
     return raw.rstrip("/")
+
+
+def _boolean(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}: expected true or false, got {raw!r}")
 
 
 def _database_url(name: str, raw: str) -> str:
@@ -194,4 +205,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         portal_idle_minutes=_positive_int(
             "MIA_PORTAL_IDLE_MINUTES", get("MIA_PORTAL_IDLE_MINUTES", "30"), maximum=24 * 60
         ),
+        patient_session_minutes=_positive_int(
+            "MIA_PATIENT_SESSION_MINUTES", get("MIA_PATIENT_SESSION_MINUTES", "60"), maximum=12 * 60
+        ),
+        trust_proxy_headers=_boolean("MIA_TRUST_PROXY_HEADERS", get("MIA_TRUST_PROXY_HEADERS", "false")),
     )

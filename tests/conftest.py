@@ -103,6 +103,15 @@ def ctx(settings: Settings, engine: Engine) -> Iterator[AppContext]:
     yield context
 
 
+@pytest.fixture(params=STORES)
+def upload_ctx(request: pytest.FixtureRequest, settings: Settings, engine: Engine) -> AppContext:
+    """A full context on each database × each store (the filesystem store signs with the context's key)."""
+    context = build_context(settings, engine=engine)
+    if request.param == "s3":
+        context.store = request.getfixturevalue("s3_store")
+    return context
+
+
 @pytest.fixture
 def sqlite_ctx(settings: Settings, sqlite_engine: Engine) -> AppContext:
     return build_context(settings, engine=sqlite_engine)

@@ -18,6 +18,7 @@ def test_defaults_are_embedded_sqlite_and_filesystem(tmp_path: Path) -> None:
         12,
         30,
     )
+    assert settings.patient_session_minutes == 60 and not settings.trust_proxy_headers
 
 
 def test_s3_and_mysql_are_accepted() -> None:
@@ -49,6 +50,8 @@ def test_s3_and_mysql_are_accepted() -> None:
         ("MIA_PORTAL_COOKIE_NAME", "mia portal; Path=/"),
         ("MIA_PORTAL_COOKIE_HOURS", "0"),
         ("MIA_PORTAL_IDLE_MINUTES", "a while"),
+        ("MIA_PATIENT_SESSION_MINUTES", "0"),
+        ("MIA_TRUST_PROXY_HEADERS", "maybe"),
     ],
 )
 def test_bad_value_names_the_variable_in_one_line(name: str, value: str) -> None:

@@ -1,0 +1,66 @@
+"""The application factory: `create_app(ctx)` wires state, middleware and routes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+from pathlib import Path
+
+from aiohttp import web
+
+from patient_upload import api, health, media, pwa, views
+from patient_upload.assets import Assets
+from patient_upload.limits import UploadLimits
+from patient_upload.middleware import add_security_headers, errors, log_access
+from patient_upload.state import STATE, AppState
+from patient_upload.templating import make_environment
+from patient_upload.tus import handlers as tus
+from shared.context import AppContext
+from shared.storage.async_store import AsyncStore
+from shared.storage.signed_urls import UrlSigner
+
+# A crashed process's lock frees itself after LOCK_LEASE; a live one renews it every third of that.
+LOCK_LEASE = dt.timedelta(seconds=15)
+# A PATCH that receives nothing for this long (a phone that lost signal) is ended and what arrived is kept.
+READ_IDLE_TIMEOUT = 30.0
+# Forms and JSON only: tus bodies are streamed and counted separately (client_max_size does not apply to them).
+MAX_FORM_BYTES = 64 * 1024
+
+
+def form_key(cookie_key: bytes) -> bytes:
+    """A key of its own for the date-of-birth form's CSRF token, derived from the cookie key."""
+    return hmac.new(cookie_key, b"mia/patient-upload/form-csrf", hashlib.sha256).digest()
+
+
+def create_app(
+    ctx: AppContext,
+    *,
+    lock_lease: dt.timedelta = LOCK_LEASE,
+    read_idle_timeout: float = READ_IDLE_TIMEOUT,
+    spool_dir: Path | None = None,
+    assets: Assets | None = None,
+) -> web.Application:
+    assets = assets or Assets.load()
+    state = AppState(
+        ctx=ctx,
+        store=AsyncStore(ctx.store),
+        limits=UploadLimits.from_settings(ctx.settings),
+        templates=make_environment(assets),
+        assets=assets,
+        form_key=form_key(ctx.keys.cookie),
+        signer=UrlSigner(ctx.keys.url_signing, ctx.settings.patient_base_url),
+        lock_lease=lock_lease,
+        read_idle_timeout=read_idle_timeout,
+        spool_dir=spool_dir,
+    )
+    app = web.Application(middlewares=[log_access, errors], client_max_size=MAX_FORM_BYTES)
+    app[STATE] = state
+    app.on_response_prepare.append(add_security_headers)
+    health.add_routes(app)
+    views.add_routes(app)
+    api.add_routes(app)
+    tus.add_routes(app)
+    media.add_routes(app)
+    pwa.add_routes(app)
+    return app

@@ -1,0 +1,45 @@
+"""What every handler needs, built once by create_app and kept on the application."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+from aiohttp import web
+
+from patient_upload.assets import Assets
+from patient_upload.limits import UploadLimits
+from shared.context import AppContext
+from shared.storage.async_store import AsyncStore
+from shared.storage.signed_urls import UrlSigner
+
+
+@dataclass
+class AppState:
+    ctx: AppContext
+    store: AsyncStore
+    limits: UploadLimits
+    templates: jinja2.Environment
+    assets: Assets
+    form_key: bytes  # for the pre-session (date-of-birth form) CSRF token
+    signer: UrlSigner  # verifies /media/{key} URLs of the filesystem store
+    lock_lease: dt.timedelta
+    read_idle_timeout: float  # seconds without a body byte before a PATCH counts as abandoned
+    spool_dir: Path | None
+
+    @property
+    def session_idle(self) -> dt.timedelta:
+        return dt.timedelta(minutes=self.ctx.settings.patient_session_minutes)
+
+    @property
+    def upload_lifetime(self) -> dt.timedelta:
+        return dt.timedelta(hours=self.ctx.settings.upload_expiry_hours)
+
+
+STATE = web.AppKey("state", AppState)
+
+
+def state_of(request: web.Request) -> AppState:
+    return request.app[STATE]
