@@ -37,9 +37,9 @@ from shared.context import build_context
 from shared.db.migrations import migrate
 from shared.settings import GIB, MIB, load_settings
 from tests.support.factories import PATIENT, make_clinician, make_encounter
-from tests.support.upload_payloads import write_video_payload
 from tests.support.patient_client import metadata
 from tests.support.sync_patient import SyncPatient
+from tests.support.upload_payloads import write_video_payload
 from tests.support.upload_process import UploadProcess, free_port
 
 CHUNK = 32 * MIB

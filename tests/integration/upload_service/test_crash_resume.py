@@ -22,8 +22,8 @@ from shared.db.statuses import MediaStatus, UploadStatus
 from shared.db.tables import media, uploads
 from shared.settings import MIB, Settings, load_settings
 from tests.support.factories import PATIENT, make_clinician, make_encounter
-from tests.support.upload_payloads import write_jpeg_payload
 from tests.support.sync_patient import SyncPatient
+from tests.support.upload_payloads import write_jpeg_payload
 from tests.support.upload_process import UploadProcess
 
 SIZE = 40 * MIB + 7

@@ -6,8 +6,8 @@ from aiohttp.test_utils import TestClient
 
 from shared.context import AppContext
 from tests.integration.upload_service.conftest import PatientFactory
-from tests.support.upload_payloads import jpeg_payload
 from tests.support.patient_client import PatientClient
+from tests.support.upload_payloads import jpeg_payload
 
 
 async def test_two_patients_cannot_reach_each_other(new_patient: PatientFactory, upload_ctx: AppContext) -> None:

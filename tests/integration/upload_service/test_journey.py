@@ -20,8 +20,8 @@ from shared.encounters import unlock
 from shared.ids import token_hash
 from tests.integration.upload_service.conftest import PatientFactory
 from tests.support.factories import PATIENT, REQUEST_NOTE
-from tests.support.upload_payloads import jpeg_payload
 from tests.support.patient_client import PatientClient, form_field
+from tests.support.upload_payloads import jpeg_payload
 
 WRONG_DATE = "1961-07-15"
 

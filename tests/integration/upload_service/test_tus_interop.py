@@ -22,8 +22,8 @@ from shared.db.statuses import UploadStatus
 from shared.db.tables import uploads
 from shared.settings import MIB
 from tests.integration.upload_service.conftest import PatientFactory
-from tests.support.upload_payloads import write_jpeg_payload
 from tests.support.patient_client import PatientClient
+from tests.support.upload_payloads import write_jpeg_payload
 
 
 def tus_client(patient: PatientClient) -> TusClient:

@@ -23,8 +23,8 @@ from shared.settings import MIB
 from shared.storage.base import ObjectNotFound
 from tests.conftest import make_settings
 from tests.integration.upload_service.conftest import ClientFactory, PatientFactory, app_client, patient_factory
-from tests.support.upload_payloads import MP4_MAGIC, jpeg_payload
 from tests.support.patient_client import OFFSET_TYPE, TUS, PatientClient
+from tests.support.upload_payloads import MP4_MAGIC, jpeg_payload
 
 
 def upload_id(url: str) -> str:

@@ -17,8 +17,8 @@ from shared import audit
 from shared.context import AppContext, build_context
 from tests.conftest import make_settings
 from tests.integration.upload_service.conftest import ClientFactory, PatientFactory, app_client, patient_factory
-from tests.support.upload_payloads import jpeg_payload
 from tests.support.patient_client import PatientClient
+from tests.support.upload_payloads import jpeg_payload
 
 PAGES = ["/", "/consent", "/upload", "/send", "/done", "/offline", "/p/unknown-token"]
 
