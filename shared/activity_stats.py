@@ -55,6 +55,19 @@ class DateRange:
         return and_(column >= start, column < end)
 
 
+def period_starts(date_range: DateRange, period: str) -> list[dt.date]:
+    """Every day, or every Monday, that starts a period overlapping the range (for zero-filled charts)."""
+    if period not in PERIODS:
+        raise ValueError(f"period must be one of {PERIODS}")
+    step = dt.timedelta(days=1 if period == "day" else 7)
+    first = date_range.start if period == "day" else date_range.start - dt.timedelta(days=date_range.start.weekday())
+    starts = []
+    while first < date_range.end:
+        starts.append(first)
+        first += step
+    return starts
+
+
 def _as_date(value: Any) -> dt.date:
     """SQLite returns dates as text, MySQL as date objects."""
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))

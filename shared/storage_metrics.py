@@ -146,9 +146,13 @@ def embedded_series(conn: Connection, store: ObjectStore, date_range: DateRange)
         func.sum(per_day.c.objects).over(order_by=per_day.c.day).label("objects"),
     ).order_by(per_day.c.day)
     base_bytes, base_objects = int(before[0]), int(before[1])
-    daily_bytes, daily_objects = [], []
+    # the range's first day carries what was stored before it, so a chart starts at the right level
+    daily_bytes = [{"day": date_range.start, "storage_type": EMBEDDED_STORAGE_TYPE, "bytes": base_bytes}]
+    daily_objects = [{"day": date_range.start, "objects": base_objects}]
     for row in conn.execute(cumulative):
         row_day = row.day if isinstance(row.day, dt.date) else dt.date.fromisoformat(str(row.day))
+        if row_day == date_range.start:
+            daily_bytes.pop(0), daily_objects.pop(0)
         daily_bytes.append(
             {"day": row_day, "storage_type": EMBEDDED_STORAGE_TYPE, "bytes": base_bytes + int(row.bytes)}
         )

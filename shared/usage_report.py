@@ -26,6 +26,8 @@ from shared.storage_metrics import (
 
 @dataclass(frozen=True)
 class UsageReport:
+    date_range: stats.DateRange
+    period: str
     storage: StorageSeries
     storage_weekly_growth: list[dict[str, Any]]
     storage_projection: list[dict[str, Any]]
@@ -52,6 +54,8 @@ def build_usage_report(ctx: AppContext, date_range: stats.DateRange, period: str
     totals = daily_totals(storage.daily_bytes)
     with ctx.engine.connect() as conn:
         return UsageReport(
+            date_range=date_range,
+            period=period,
             storage=storage,
             storage_weekly_growth=weekly_growth(totals),
             storage_projection=projection(totals),

@@ -131,12 +131,15 @@ def test_embedded_storage_history_and_current_totals(seeded: AppContext) -> None
     assert series.source == "embedded"
     # October's 1 MB original is the baseline; then 5 MB, 292.1 MB and 2025 MB arrive (deleted media still stored).
     assert [(r["day"], r["bytes"]) for r in series.daily_bytes] == [
+        (D(2026, 11, 1), 1_000_000),
         (D(2026, 11, 2), 6_000_000),
         (D(2026, 11, 4), 298_100_000),
         (D(2026, 11, 11), 2_323_100_000),
     ]
-    assert [r["objects"] for r in series.daily_objects] == [7, 11, 14]
+    assert [r["objects"] for r in series.daily_objects] == [1, 7, 11, 14]
     assert (series.current_bytes, series.current_objects) == (1024, 2)
+    # Sunday 1 November closes the week of 26 October at the 1 MB baseline
     assert weekly_growth(daily_totals(series.daily_bytes)) == [
-        {"week_start": D(2026, 11, 9), "bytes_added": 2_025_000_000}
+        {"week_start": D(2026, 11, 2), "bytes_added": 297_100_000},
+        {"week_start": D(2026, 11, 9), "bytes_added": 2_025_000_000},
     ]
