@@ -23,6 +23,7 @@ class PageSpec:
 
 
 CLINICIAN = frozenset({Role.CLINICIAN.value})
+MANAGER = frozenset({Role.MANAGER.value})
 ADMIN = frozenset({Role.ADMIN.value})
 EVERYONE = frozenset(role.value for role in Role)
 
@@ -30,6 +31,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("encounters", "pages/encounters.py", "Encounters", ":material/list_alt:", "encounters", CLINICIAN),
     PageSpec("register", "pages/register_encounter.py", "New request", ":material/person_add:", "register", CLINICIAN),
     PageSpec("review", "pages/review.py", "Review", ":material/photo_library:", "review", CLINICIAN),
+    PageSpec("usage", "pages/usage.py", "Usage", ":material/monitoring:", "usage", MANAGER),
     PageSpec("users", "pages/users.py", "Users", ":material/manage_accounts:", "users", ADMIN),
     PageSpec("audit", "pages/audit.py", "Audit log", ":material/policy:", "audit", ADMIN),
     PageSpec("account", "pages/account.py", "My account", ":material/account_circle:", "account", EVERYONE),

@@ -36,6 +36,7 @@ class Settings:
     s3_endpoint_url: str | None
     s3_region: str
     s3_part_size: int
+    cloudwatch_endpoint_url: str | None
     keys_file: Path
     patient_base_url: str
     portal_base_url: str
@@ -48,6 +49,7 @@ class Settings:
     invite_lifetime_hours: int
     upload_expiry_hours: int
     media_url_lifetime_seconds: int
+    dashboard_cache_seconds: int
     log_level: str
     ffmpeg_binary: str | None
     video_timeout_seconds: int
@@ -111,6 +113,11 @@ def _boolean(name: str, raw: str) -> bool:
     raise ConfigError(f"{name}: expected true or false, got {raw!r}")
 
 
+def _optional_base_url(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip()
+    return _base_url(name, raw) if raw else None
+
+
 def _database_url(name: str, raw: str) -> str:
     if raw.startswith("sqlite:///") or raw.startswith("mysql+pymysql://"):
         return raw
@@ -166,11 +173,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "MIA_DATABASE_URL", get("MIA_DATABASE_URL", f"sqlite:///{data_dir / 'mia.sqlite3'}")
         ),
         storage_url=_storage_url("MIA_STORAGE_URL", get("MIA_STORAGE_URL", (data_dir / "objects").as_uri())),
-        s3_endpoint_url=_base_url("MIA_S3_ENDPOINT_URL", env["MIA_S3_ENDPOINT_URL"])
-        if env.get("MIA_S3_ENDPOINT_URL")
-        else None,
+        s3_endpoint_url=_optional_base_url(env, "MIA_S3_ENDPOINT_URL"),
         s3_region=get("MIA_S3_REGION", "eu-west-2"),
         s3_part_size=s3_part_size,
+        cloudwatch_endpoint_url=_optional_base_url(env, "MIA_CLOUDWATCH_ENDPOINT_URL"),
         keys_file=Path(get("MIA_KEYS_FILE", str(data_dir / "keys.json"))),
         patient_base_url=_base_url("MIA_PATIENT_BASE_URL", get("MIA_PATIENT_BASE_URL", "http://localhost:8080")),
         portal_base_url=_base_url("MIA_PORTAL_BASE_URL", get("MIA_PORTAL_BASE_URL", "http://localhost:8501")),
@@ -186,6 +192,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         upload_expiry_hours=_positive_int("MIA_UPLOAD_EXPIRY_HOURS", get("MIA_UPLOAD_EXPIRY_HOURS", "24")),
         media_url_lifetime_seconds=_positive_int(
             "MIA_MEDIA_URL_LIFETIME_SECONDS", get("MIA_MEDIA_URL_LIFETIME_SECONDS", "300"), maximum=300
+        ),
+        dashboard_cache_seconds=_positive_int(
+            "MIA_DASHBOARD_CACHE_SECONDS", get("MIA_DASHBOARD_CACHE_SECONDS", "300"), maximum=86400
         ),
         log_level=log_level,
         ffmpeg_binary=_executable("MIA_FFMPEG_BINARY", env["MIA_FFMPEG_BINARY"].strip())

@@ -23,6 +23,7 @@ from shared.settings import load_settings
 from shared.users import create_user
 from tests.support.browser import screenshot_path
 from tests.support.factories import make_encounter
+from tests.support.portal_browser import WAIT_MS, enter_code, enter_password, save_whole_page, settle
 from tests.support.portal_server import PortalServer
 from tests.support.processed_media import StoredMedium, store_photo, store_unprocessed, store_video
 from tests.support.s3 import REGION, MotoS3
@@ -30,8 +31,6 @@ from tests.support.staff import StaffAccount, make_staff
 from tests.support.submissions import give_consent, submit
 
 pytestmark = [pytest.mark.e2e, pytest.mark.s3, pytest.mark.slow]
-
-WAIT_MS = 60_000
 
 
 @dataclass
@@ -83,38 +82,6 @@ def browser_context(browser: Browser) -> Iterator[BrowserContext]:
     context.close()
 
 
-def settle(page: Page) -> None:
-    """Wait until Streamlit has finished running the script (and the rerun its cookie component asks for)."""
-    page.wait_for_function(
-        """() => new Promise(resolve => {
-            let quiet = 0;
-            const tick = () => {
-                const app = document.querySelector('[data-testid="stApp"]');
-                quiet = app && app.dataset.testScriptState !== 'running' ? quiet + 1 : 0;
-                if (quiet >= 5) resolve(true); else setTimeout(tick, 100);
-            };
-            tick();
-        })""",
-        timeout=WAIT_MS,
-    )
-
-
-def enter_password(page: Page, account: StaffAccount) -> None:
-    expect(page.get_by_role("textbox", name="Username")).to_be_visible(timeout=WAIT_MS)
-    settle(page)
-    page.get_by_role("textbox", name="Username").fill(account.username)
-    page.get_by_role("textbox", name="Password").fill(account.password)
-    page.get_by_role("button", name="Continue").click()
-
-
-def enter_code(page: Page, code: str) -> None:
-    field = page.get_by_role("textbox", name="6-digit code")
-    expect(field).to_be_visible(timeout=WAIT_MS)
-    settle(page)
-    field.fill(code)
-    page.get_by_role("button", name="Sign in").click()
-
-
 def sign_in(page: Page, setup: PortalSetup, code_offset: int = 0) -> None:
     page.goto(setup.server.url)
     enter_password(page, setup.clinician)
@@ -125,16 +92,6 @@ def sign_in(page: Page, setup: PortalSetup, code_offset: int = 0) -> None:
 def open_review(page: Page) -> None:
     page.locator('[data-testid^="stBaseButton"]', has_text="Open").click()
     expect(page.locator(".mia-grid")).to_be_visible(timeout=WAIT_MS)
-
-
-def save_whole_page(page: Page, name: str) -> None:
-    """Streamlit scrolls inside its main block, so grow the window to the content to capture all of it."""
-    height = page.evaluate("() => document.querySelector('[data-testid=\"stMainBlockContainer\"]').scrollHeight")
-    size = page.viewport_size or {"width": 1280, "height": 900}
-    page.set_viewport_size({"width": size["width"], "height": min(int(height) + 160, 6000)})
-    page.wait_for_timeout(300)
-    page.screenshot(path=str(screenshot_path(name)), full_page=True)
-    page.set_viewport_size(size)
 
 
 def tile_boxes(page: Page) -> list[dict[str, float]]:

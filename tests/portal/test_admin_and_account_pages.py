@@ -92,7 +92,7 @@ def test_audit_page_browses_and_filters_events(sqlite_portal: AppContext) -> Non
 
 def test_account_page_changes_the_password_and_signs_out_everywhere(portal: AppContext) -> None:
     manager = make_staff(portal, "manager1", role="manager", team=None)
-    at = sign_in(manager)
+    at = open_page(sign_in(manager), "pages/account.py")
     page = texts(at)
     assert "My account" in page and "manager1" in page and "auth.signed_in" in set(at.dataframe[0].value["What"])
     widget(at.text_input, "Current password").input("not my password")

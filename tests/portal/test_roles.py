@@ -12,7 +12,8 @@ from tests.support.staff import make_staff
 
 CLINICIAN_PAGES = ["pages/encounters.py", "pages/register_encounter.py", "pages/review.py", "pages/account.py"]
 ADMIN_PAGES = ["pages/users.py", "pages/audit.py", "pages/account.py"]
-ALL_PAGES = sorted({*CLINICIAN_PAGES, *ADMIN_PAGES})
+MANAGER_PAGES = ["pages/usage.py", "pages/account.py"]
+ALL_PAGES = sorted({*CLINICIAN_PAGES, *ADMIN_PAGES, *MANAGER_PAGES})
 
 
 @pytest.mark.parametrize(
@@ -20,7 +21,7 @@ ALL_PAGES = sorted({*CLINICIAN_PAGES, *ADMIN_PAGES})
     [
         ("clinician", "Encounters", CLINICIAN_PAGES),
         ("admin", "Users", ADMIN_PAGES),
-        ("manager", "My account", ["pages/account.py"]),
+        ("manager", "Usage", MANAGER_PAGES),
     ],
 )
 def test_each_role_sees_its_pages_and_is_refused_the_others(

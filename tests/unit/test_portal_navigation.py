@@ -10,9 +10,10 @@ from shared.settings import PROJECT_ROOT
 def test_each_role_gets_only_its_pages_and_lands_on_the_first() -> None:
     assert [p.key for p in pages_for(Role.CLINICIAN)] == ["encounters", "register", "review", "account"]
     assert [p.key for p in pages_for(Role.ADMIN)] == ["users", "audit", "account"]
-    assert [p.key for p in pages_for(Role.MANAGER)] == ["account"]
+    assert [p.key for p in pages_for(Role.MANAGER)] == ["usage", "account"]
     assert not allowed("users", Role.CLINICIAN) and not allowed("review", Role.ADMIN)
     assert not allowed("encounters", Role.MANAGER) and not allowed("nonexistent", Role.ADMIN)
+    assert not allowed("usage", Role.CLINICIAN) and not allowed("usage", Role.ADMIN)
 
 
 def test_every_page_file_is_listed_and_checks_its_own_access() -> None:

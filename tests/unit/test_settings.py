@@ -13,6 +13,7 @@ def test_defaults_are_embedded_sqlite_and_filesystem(tmp_path: Path) -> None:
     assert settings.max_video_bytes == 2 * GIB
     assert settings.max_files_per_encounter == 20
     assert not settings.uses_s3 and settings.uses_sqlite and not settings.is_production
+    assert settings.dashboard_cache_seconds == 300 and settings.cloudwatch_endpoint_url is None
     assert (settings.portal_cookie_name, settings.portal_cookie_hours, settings.portal_idle_minutes) == (
         "mia_portal_auth",
         12,
@@ -47,6 +48,8 @@ def test_s3_and_mysql_are_accepted() -> None:
         ("MIA_ENV", "staging"),
         ("MIA_S3_PART_SIZE", "1MiB"),
         ("MIA_MEDIA_URL_LIFETIME_SECONDS", "3600"),
+        ("MIA_CLOUDWATCH_ENDPOINT_URL", "cloudwatch"),
+        ("MIA_DASHBOARD_CACHE_SECONDS", "0"),
         ("MIA_PORTAL_COOKIE_NAME", "mia portal; Path=/"),
         ("MIA_PORTAL_COOKIE_HOURS", "0"),
         ("MIA_PORTAL_IDLE_MINUTES", "a while"),
