@@ -9,13 +9,12 @@ this route answers 404.
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from aiohttp import web
 
 from patient_upload.state import state_of
 from shared.storage.base import InvalidKey
 from shared.storage.filesystem import FilesystemStore
+from shared.storage.signed_urls import content_disposition
 
 # A served object is never a document that may run anything.
 MEDIA_CSP = {
@@ -30,13 +29,6 @@ MEDIA_CSP = {
     "img-src": "'self'",
     "media-src": "'self'",
 }
-
-
-def content_disposition(download_name: str | None) -> str:
-    if not download_name:
-        return "inline"
-    ascii_name = download_name.encode("ascii", "replace").decode("ascii").replace('"', "'").replace("?", "_")
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(download_name, safe='')}"
 
 
 async def serve(request: web.Request) -> web.StreamResponse:

@@ -30,6 +30,7 @@ from shared.storage.base import (
     StorageError,
     validate_key,
 )
+from shared.storage.signed_urls import content_disposition
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PARTS = 10_000
@@ -210,7 +211,7 @@ class S3Store(ObjectStore):
     def url(self, key: str, expires_in: int, download_name: str | None = None, content_type: str | None = None) -> str:
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": self._full(key)}
         if download_name:
-            params["ResponseContentDisposition"] = f'attachment; filename="{download_name}"'
+            params["ResponseContentDisposition"] = content_disposition(download_name)
         if content_type:
             params["ResponseContentType"] = content_type
         return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)

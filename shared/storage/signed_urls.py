@@ -17,6 +17,16 @@ from urllib.parse import quote, urlencode
 MEDIA_PATH = "/media/"
 
 
+def content_disposition(download_name: str | None) -> str:
+    """`inline`, or an attachment whose (patient-given) name cannot break the header (RFC 6266, ASCII fallback)."""
+    if not download_name:
+        return "inline"
+    ascii_name = "".join(
+        "'" if char == '"' else char if 32 <= ord(char) < 127 and char != "\\" else "_" for char in download_name
+    )
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(download_name, safe='')}"
+
+
 @dataclass(frozen=True)
 class SignedRequest:
     key: str

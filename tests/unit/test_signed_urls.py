@@ -1,6 +1,6 @@
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from shared.storage.signed_urls import MEDIA_PATH, UrlSigner
+from shared.storage.signed_urls import MEDIA_PATH, UrlSigner, content_disposition
 
 signer = UrlSigner(b"s" * 32, "http://localhost:8080/")
 
@@ -32,3 +32,11 @@ def test_other_key_or_signer_is_refused() -> None:
     assert signer.verify("derived/e2/m1/display.jpg", query, now=1) is None
     assert UrlSigner(b"t" * 32, "http://x").verify(key, query, now=1) is None
     assert signer.verify(key, {"expires": "soon", "sig": query["sig"]}, now=1) is None
+
+
+def test_download_names_cannot_break_the_header() -> None:
+    assert content_disposition(None) == "inline"
+    header = content_disposition('my "rash"\r\nSet-Cookie: x=1 – día.jpg')
+    assert "\r" not in header and "\n" not in header
+    assert header.startswith("attachment; filename=\"my 'rash'__Set-Cookie: x=1 _ d_a.jpg\";")
+    assert "filename*=UTF-8''my%20%22rash%22%0D%0ASet-Cookie" in header
