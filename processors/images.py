@@ -14,6 +14,7 @@ ICC profile. HEIC, PNG and WebP become JPEG the same way.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
 from collections.abc import Iterator
@@ -98,11 +99,10 @@ def _to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
     if icc_profile and image.mode in ("RGB", "RGBA", "CMYK", "L"):
-        try:
+        # a broken profile: fall back to the pixels as they are
+        with contextlib.suppress(ImageCms.PyCMSError, OSError, ValueError):
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
             return ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
-        except (ImageCms.PyCMSError, OSError, ValueError):
-            pass  # a broken profile: fall back to the pixels as they are
     return image.convert("RGB")
 
 
