@@ -90,6 +90,7 @@ def sign_in(page: Page, setup: PortalSetup, code_offset: int = 0) -> None:
 
 
 def open_review(page: Page) -> None:
+    settle(page)  # a click during a rerun is lost
     page.locator('[data-testid^="stBaseButton"]', has_text="Open").click()
     expect(page.locator(".mia-grid")).to_be_visible(timeout=WAIT_MS)
 

@@ -131,6 +131,7 @@ def test_patient_upload_is_processed_and_reviewed_through_signed_urls(system: Sy
         enter_password(page, system.clinician)
         enter_code(page, system.clinician.code())
         expect(page.get_by_role("heading", name="Encounters")).to_be_visible(timeout=WAIT_MS)
+        settle(page)  # a click during a rerun is lost
         page.locator('[data-testid^="stBaseButton"]', has_text="Open").click()  # a new page load would be a new session
         expect(page.locator(".mia-grid")).to_be_visible(timeout=WAIT_MS)
         settle(page)
