@@ -4,7 +4,9 @@ Prints one JSON object on stdout: the facts (kind, width, height, duration,
 codecs, method) and the output files, or the reason the file was refused.
 Exit status 0 when the file was processed, 1 when it was refused, 2 for a
 usage or configuration error. For operators checking a file by hand; it
-touches no database and no object store.
+touches no database and no object store. Relative paths are resolved here,
+once, against the directory the command was run from: nothing below depends
+on the working directory (ffmpeg runs in another).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def run(file: Path, out: Path) -> tuple[int, dict[str, Any]]:
     """Process `file` into `out`; returns the exit status and the JSON object to print."""
-    if not file.is_file():
+    source, out = file.resolve(), out.resolve()  # the one place relative paths are resolved
+    if not source.is_file():
         return 2, {"file": str(file), "status": "error", "error": "No such file."}
     try:
         settings = load_settings()
@@ -39,7 +42,9 @@ def run(file: Path, out: Path) -> tuple[int, dict[str, Any]]:
     except (ConfigError, FfmpegNotFound) as exc:
         return 2, {"file": str(file), "status": "error", "error": str(exc)}
     try:
-        result = process_file(file, out, ffmpeg=ffmpeg, video_limits=VideoLimits(float(settings.video_timeout_seconds)))
+        result = process_file(
+            source, out, ffmpeg=ffmpeg, video_limits=VideoLimits(float(settings.video_timeout_seconds))
+        )
     except MediaRejected as rejected:
         return 1, {"file": str(file), "status": "failed", "error": rejected.reason}
     return 0, {

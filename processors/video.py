@@ -224,7 +224,15 @@ def process_video(
     *,
     cancel: threading.Event | None = None,
 ) -> ProcessedMedia:
-    """Convert one video for viewing; raises MediaRejected for bad input."""
+    """Convert one video for viewing; raises MediaRejected for bad input.
+
+    Paths must be absolute (entry points resolve them): ffmpeg runs in
+    `out_dir`, not in our working directory, so a relative path would name
+    another file there.
+    """
+    for given in (path, out_dir):
+        if not given.is_absolute():
+            raise ValueError(f"process_video needs absolute paths, got {str(given)!r}")
     info, raw = probe(ffmpeg, path, file_type.decoder, work_dir=out_dir, cancel=cancel)
     if info.video is None and info.duration_seconds is None:
         raise MediaRejected(failures.VIDEO_UNREADABLE, raw[-300:])

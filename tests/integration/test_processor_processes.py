@@ -21,14 +21,14 @@ from tests.support import media_samples
 from tests.support.media_rows import add_upload, media_row, new_encounter
 
 
-def run_cli(*args: str) -> tuple[int, dict]:
+def run_cli(*args: str, cwd: Path = PROJECT_ROOT) -> tuple[int, dict]:
     completed = subprocess.run(
         [sys.executable, "-m", "processors.cli", *args],
-        cwd=PROJECT_ROOT,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "MIA_DATA_DIR": str(Path(args[-1]).parent / "var")},
+        env={**os.environ, "MIA_DATA_DIR": str(cwd / Path(args[-1]).parent / "var"), "PYTHONPATH": str(PROJECT_ROOT)},
     )
     lines = completed.stdout.strip().splitlines()
     assert len(lines) == 1, completed.stdout + completed.stderr
@@ -52,6 +52,17 @@ def test_cli_reports_the_reason_for_a_refused_file(tmp_path: Path) -> None:
     status, payload = run_cli(str(source), "--out", str(tmp_path / "out"))
     assert status == 1
     assert payload == {"error": failures.UNSUPPORTED, "file": str(source), "status": "failed"}
+
+
+def test_cli_takes_paths_relative_to_where_it_is_run(tmp_path: Path) -> None:
+    media_samples.h264_mov(tmp_path)  # IMG_0002.MOV
+    media_samples.portrait_jpeg(tmp_path)  # IMG_0004.JPG
+    for name, out, kind in (("IMG_0002.MOV", "video-out", "video"), ("IMG_0004.JPG", "photo-out", "image")):
+        status, payload = run_cli(name, "--out", out, cwd=tmp_path)
+        assert (status, payload["status"]) == (0, "ready"), payload
+        assert payload["kind"] == kind
+        for output in payload["outputs"].values():
+            assert Path(output["path"]).parent == tmp_path / out and Path(output["path"]).stat().st_size > 0
 
 
 def test_cli_usage_errors(tmp_path: Path) -> None:

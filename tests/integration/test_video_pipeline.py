@@ -11,7 +11,8 @@ from PIL import Image
 from processors.ffmpeg_binary import ffmpeg_path
 from processors.process_file import process_file
 from processors.results import ProcessedMedia
-from processors.video import VideoLimits
+from processors.sniff import MOV
+from processors.video import VideoLimits, process_video
 from tests.support.media_checks import assert_browser_mp4, assert_clean_jpeg, video_facts
 from tests.support.media_fixtures import SampleCache, samples  # noqa: F401 - fixture
 
@@ -93,3 +94,11 @@ def test_a_conversion_past_its_time_limit_is_stopped_with_a_reason(tmp_path: Pat
     with pytest.raises(MediaRejected) as refused:
         process_file(source, tmp_path / "out", ffmpeg=ffmpeg_path(), video_limits=VideoLimits(timeout_cap_seconds=1))
     assert refused.value.reason == failures.VIDEO_TIMEOUT.format(minutes=1)
+
+
+def test_relative_paths_are_refused_below_the_entry_points(tmp_path: Path) -> None:
+    """ffmpeg runs in the output directory: a relative path would name another file there."""
+    with pytest.raises(ValueError, match="absolute"):
+        process_video(ffmpeg_path(), Path("IMG_0002.MOV"), MOV, tmp_path, LIMITS)
+    with pytest.raises(ValueError, match="absolute"):
+        process_video(ffmpeg_path(), tmp_path / "IMG_0002.MOV", MOV, Path("out"), LIMITS)
