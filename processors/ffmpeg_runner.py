@@ -1,4 +1,4 @@
-"""Run ffmpeg on untrusted input: confined, time-limited and at low priority.
+"""Run ffmpeg on untrusted input: confined, time-limited, at low priority, dying with its parent.
 
 Every ffmpeg MIA starts goes through `run_ffmpeg`:
 - the input's demuxer is forced by the caller from the sniffed type, and only
@@ -6,23 +6,38 @@ Every ffmpeg MIA starts goes through `run_ffmpeg`:
   files or network addresses (see `input_args`);
 - the child gets an empty environment (no cloud credentials), no stdin, its
   own process group (killed whole on timeout or cancel), `nice` 10, no core
-  dumps, and limits on memory, CPU time, file size and open files;
+  dumps, limits on memory, CPU time, file size and open files, umask 077,
+  and a parent-death signal: if the worker is killed (even `kill -9`), the
+  kernel kills its ffmpeg. All of that is set by `ffmpeg_trampoline.py`, a
+  single-threaded interpreter that then execs ffmpeg (no `preexec_fn`: it is
+  unsafe in a threaded process, and the worker runs heartbeat threads);
 - a wall-clock timeout, and a cancel event polled twice a second.
+
+Threads: Linux sends the parent-death signal when the *thread* that started
+the child exits, not the process. `run_ffmpeg` is synchronous: the calling
+thread waits for ffmpeg and kills it before returning, so it always outlives
+its child. Keep it so: never hand the running process to another thread or
+return it to the caller (a pool thread that retires would take its ffmpeg
+with it). The worker and the Lambda handler call it on their main thread.
+
+Paths given in `args` must be absolute: ffmpeg runs in `cwd`, not in the
+caller's working directory.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from processors import ffmpeg_trampoline
 from processors.failures import ProcessingCancelled, ProcessingTimeout
 
 NICENESS = 10
@@ -33,6 +48,10 @@ STDERR_LIMIT_BYTES = 256 * 1024  # kept for parsing and logs; the rest is read a
 POLL_SECONDS = 0.5
 # ffmpeg reads options after `-i` as output options; these must precede it.
 ALLOWED_PROTOCOLS = "file"
+
+
+class FfmpegNotStarted(RuntimeError):
+    """ffmpeg could not be launched (a deployment fault, not the file's): retried, never blamed on the video."""
 
 
 class FfmpegFailed(Exception):
@@ -62,14 +81,20 @@ def input_args(path: Path, demuxer: str) -> list[str]:
     return [*args, "-i", f"file:{path.resolve()}"]
 
 
-def _limit_child(cpu_seconds: int) -> None:
-    """Runs in the child between fork and exec: only async-signal-safe system calls."""
-    os.nice(NICENESS)
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (OUTPUT_LIMIT_BYTES, OUTPUT_LIMIT_BYTES))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (OPEN_FILES_LIMIT, OPEN_FILES_LIMIT))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
+def confined_command(ffmpeg: str, args: Sequence[str], cpu_seconds: int) -> list[str]:
+    """The trampoline's command line: limits for it to set, then the ffmpeg command it becomes."""
+    limits = {
+        "parent": os.getpid(),
+        "nice": NICENESS,
+        "cpu": cpu_seconds,
+        "as": MEMORY_LIMIT_BYTES,
+        "fsize": OUTPUT_LIMIT_BYTES,
+        "nofile": OPEN_FILES_LIMIT,
+    }
+    if not sys.executable:
+        raise FfmpegNotStarted("this Python does not know its own interpreter (sys.executable) to launch ffmpeg with")
+    launcher = [sys.executable, "-I", "-S", ffmpeg_trampoline.__file__]
+    return [*launcher, *(f"{name}={value}" for name, value in limits.items()), "--", ffmpeg, *args]
 
 
 def _drain(stream, sink: bytearray) -> None:  # type: ignore[no-untyped-def]
@@ -95,8 +120,8 @@ def run_ffmpeg(
     check: bool = True,
 ) -> FfmpegResult:
     """Run `ffmpeg args…`; raises ProcessingTimeout, ProcessingCancelled or (with check) FfmpegFailed."""
-    command = [ffmpeg, "-hide_banner", "-nostdin", *args]
     cpu_seconds = int(timeout * max(1, os.cpu_count() or 1)) + 10
+    command = confined_command(ffmpeg, ["-hide_banner", "-nostdin", *args], cpu_seconds)
     started = time.monotonic()
     process = subprocess.Popen(
         command,
@@ -107,7 +132,6 @@ def run_ffmpeg(
         env={"LC_ALL": "C"},
         start_new_session=True,
         close_fds=True,
-        preexec_fn=lambda: _limit_child(cpu_seconds),  # only nice/setrlimit: see _limit_child
     )
     stderr = bytearray()
     reader = threading.Thread(target=_drain, args=(process.stderr, stderr), daemon=True)
@@ -132,6 +156,8 @@ def run_ffmpeg(
         if process.stderr is not None:
             process.stderr.close()
     text = stderr.decode("utf-8", errors="replace")
+    if process.returncode == ffmpeg_trampoline.LAUNCH_FAILED and text.startswith(ffmpeg_trampoline.MESSAGE_PREFIX):
+        raise FfmpegNotStarted(text.strip())
     result = FfmpegResult(process.returncode, text, time.monotonic() - started)
     if check and process.returncode != 0:
         raise FfmpegFailed(process.returncode, text)

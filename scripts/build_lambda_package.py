@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -169,6 +170,16 @@ def check_imports(function_dir: Path) -> None:
         subprocess.run([sys.executable, "-S", "-c", code, str(function_dir), str(provided)], check=True, cwd="/")
     finally:
         shutil.rmtree(provided)
+    check_trampoline(function_dir)
+
+
+def check_trampoline(function_dir: Path) -> None:
+    """Every ffmpeg starts through the packaged trampoline (stdlib only): it must run from the package as it is."""
+    trampoline = function_dir / "processors" / "ffmpeg_trampoline.py"
+    limits = [f"parent={os.getpid()}", "nice=1", "cpu=60", "as=4294967296", "fsize=1048576", "nofile=64"]
+    confined = "import os, sys; sys.exit(os.umask(0) != 0o077)"  # stands in for ffmpeg: was it confined?
+    command = [sys.executable, "-I", "-S", str(trampoline), *limits, "--", sys.executable, "-c", confined]
+    subprocess.run(command, check=True, cwd="/", env={"LC_ALL": "C"})
 
 
 def build(python: str, out: Path, *, with_layer: bool = True) -> Report:

@@ -1,4 +1,4 @@
-"""Processing figures (`make bench`): remux vs transcode, HEVC 1080p speed and runner overhead, JPEG sizing.
+"""Processing figures (`make bench`): remux vs transcode, HEVC 1080p speed, runner and launch overhead, JPEG sizing.
 
 Prints each figure; asserts nothing (timings belong here, not in tests).
 Inputs are generated with the bundled ffmpeg and Pillow into a temp dir.
@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from PIL import Image
 
 from processors.ffmpeg_binary import ffmpeg_path
-from processors.ffmpeg_runner import NICENESS, run_ffmpeg
+from processors.ffmpeg_runner import NICENESS, confined_command, run_ffmpeg
 from processors.images import displayed_size, open_untrusted
 from processors.probe import probe
 from processors.sniff import JPEG, MOV
@@ -82,6 +82,21 @@ def hevc_speed_and_overhead(work: Path) -> None:
     print(f"  overhead ratio runner / by hand at the same nice = {runner / plain_niced:.3f}")
 
 
+def launch_overhead(work: Path) -> None:
+    """What starting ffmpeg through the confining trampoline (`python -I -S`, limits, then exec) costs per run."""
+    direct = [ffmpeg_path(), "-hide_banner", "-nostdin", "-version"]
+    confined = confined_command(ffmpeg_path(), direct[1:], cpu_seconds=60)
+    timings: dict[str, list[float]] = {"direct": [], "confined": []}
+    for _ in range(20):  # interleaved, so load from other processes falls on both alike
+        for name, command in (("direct", direct), ("confined", confined)):
+            started = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True, cwd=work)
+            timings[name].append(time.perf_counter() - started)
+    plain, through = (statistics.median(timings[name]) for name in ("direct", "confined"))
+    print(f"ffmpeg -version started directly: {plain * 1000:.1f} ms; through the trampoline: {through * 1000:.1f} ms")
+    print(f"  launch cost of the trampoline per ffmpeg run: {(through - plain) * 1000:.1f} ms (median of 20)")
+
+
 def jpeg_sizing(work: Path) -> None:
     path = work / "48mp.jpg"
     Image.effect_noise((1000, 750), 60).convert("RGB").resize((8000, 6000), Image.Resampling.BICUBIC).save(
@@ -107,7 +122,7 @@ def jpeg_sizing(work: Path) -> None:
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mia-bench-") as scratch:
         work = Path(scratch)
-        for bench in (remux_vs_transcode, hevc_speed_and_overhead, jpeg_sizing):
+        for bench in (remux_vs_transcode, hevc_speed_and_overhead, launch_overhead, jpeg_sizing):
             folder = work / bench.__name__
             folder.mkdir()
             bench(folder)

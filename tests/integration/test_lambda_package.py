@@ -31,6 +31,7 @@ def test_function_package_holds_only_what_the_handler_needs(tmp_path: Path) -> N
     tops = {name.split("/")[0] for name in names}
     assert {"processors", "shared", "PIL", "pillow_heif", "sqlalchemy", "pymysql", "pythonjsonlogger"} <= tops
     assert "processors/lambda_handlers.py" in names and "shared/storage/s3.py" in names
+    assert "processors/ffmpeg_trampoline.py" in names  # every ffmpeg starts through it (run by the build too)
     for unwanted in ("streamlit", "pandas", "av", "imageio_ffmpeg", "boto3", "botocore", "cryptography", "alembic"):
         assert unwanted not in tops, unwanted
     assert not [name for name in names if "__pycache__" in name or name.startswith("tests/")]
