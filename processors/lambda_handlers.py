@@ -4,8 +4,14 @@ Triggered by S3 `ObjectCreated:*` notifications for the uploads bucket. Each
 record names a bucket and a URL-encoded key (spaces as `+`); keys other than
 `…/uploads/{encounter}/{upload}/original` under our prefix (for example the
 S3 store's `.tail.N` objects) are ignored. The media row is found by its
-`original_key` and processed by the same pipeline as the local worker, in a
-temporary directory under /tmp.
+`original_key` and processed by the same pipeline as the local worker, in the
+runtime's own scratch directory (`MIA_SCRATCH_DIR`, default
+/tmp/mia-scratch; see `scratch.py`), with umask 077. Lambda reuses a
+sandbox, /tmp included, for later invocations: the scratch is emptied at the
+start of each invocation and in a `finally` at its end, and a runtime
+process that starts in a sandbox whose previous process was killed (a
+timeout) removes that process's scratch. The handler runs on the runtime's
+main thread, which outlives every ffmpeg it starts (see `ffmpeg_runner`).
 
 Delivery is at least once, so a second delivery of the same event does no
 harm (the pipeline skips media already `ready`). Bad input marks the media
@@ -21,10 +27,12 @@ from __future__ import annotations
 import logging
 import re
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
+from processors import scratch
 from processors.media_pipeline import (
     MediaNotFound,
     Outcome,
@@ -53,15 +61,16 @@ class Runtime:
     settings: Settings
     deps: ProcessingDeps
     store: S3Store
+    own_scratch: scratch.Scratch
 
 
-_runtimes: dict[tuple[str, str, str | None], Runtime] = {}
+_runtimes: dict[tuple[str, str, str | None, str], Runtime] = {}
 
 
 def _runtime() -> Runtime:
     """Built once per execution environment (per configuration), reused across invocations."""
     settings = load_settings()
-    cache_key = (settings.database_url, settings.storage_url, settings.s3_endpoint_url)
+    cache_key = (settings.database_url, settings.storage_url, settings.s3_endpoint_url, str(settings.scratch_dir))
     if cache_key not in _runtimes:
         if not settings.uses_s3:
             raise ConfigError("MIA_STORAGE_URL: the Lambda handler processes S3 events; expected s3://BUCKET/PREFIX")
@@ -70,7 +79,9 @@ def _runtime() -> Runtime:
         store = open_store(settings, b"")
         assert isinstance(store, S3Store)
         engine = make_engine(settings.database_url)
-        _runtimes[cache_key] = Runtime(settings, ProcessingDeps.from_settings(settings, engine, store), store)
+        own_scratch = scratch.claim(settings.scratch_dir, f"lambda-{uuid.uuid4().hex[:12]}")
+        deps = ProcessingDeps.from_settings(settings, engine, store, tmp_root=own_scratch.path)
+        _runtimes[cache_key] = Runtime(settings, deps, store, own_scratch)
     return _runtimes[cache_key]
 
 
@@ -94,6 +105,15 @@ def _deadline(context: Any) -> float | None:
 def handle_s3_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Process every original named in an S3 event; raises RetryLater if any needs another try."""
     runtime = _runtime()
+    runtime.own_scratch.empty()  # whatever an earlier invocation in this sandbox left
+    try:
+        with scratch.private_files():
+            return _handle_records(runtime, event, context)
+    finally:
+        runtime.own_scratch.empty()
+
+
+def _handle_records(runtime: Runtime, event: dict[str, Any], context: Any) -> dict[str, Any]:
     actor_id = f"lambda:{getattr(context, 'function_name', 'processor')}"
     deadline = _deadline(context)
     results: dict[str, Any] = {"processed": [], "ignored": 0}

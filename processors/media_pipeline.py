@@ -3,8 +3,9 @@
 Used by the worker (a claimed job) and the Lambda handler (an S3 event).
 It is safe to run twice for the same media: outputs go to fixed keys, a row
 already `ready` is left alone, and the final update only applies once. The
-original is only ever read. Local copies live in a temporary directory that
-is removed whatever happens (patient data must not linger on disk).
+original is only ever read. Local copies live in a temporary directory under
+`tmp_root` (the worker's own scratch directory, see `scratch.py`) that is
+removed whatever happens (patient data must not linger on disk).
 """
 
 from __future__ import annotations
@@ -73,11 +74,14 @@ class ProcessingDeps:
     store: ObjectStore
     ffmpeg: str
     video_timeout_cap: float
-    tmp_root: Path | None = None
+    tmp_root: Path | None = None  # the process's own scratch directory; None: the system's (tests only)
 
     @classmethod
-    def from_settings(cls, settings: Settings, engine: Engine, store: ObjectStore) -> ProcessingDeps:
-        return cls(engine, store, ffmpeg_path(settings.ffmpeg_binary), float(settings.video_timeout_seconds))
+    def from_settings(
+        cls, settings: Settings, engine: Engine, store: ObjectStore, tmp_root: Path | None = None
+    ) -> ProcessingDeps:
+        timeout_cap = float(settings.video_timeout_seconds)
+        return cls(engine, store, ffmpeg_path(settings.ffmpeg_binary), timeout_cap, tmp_root)
 
 
 def derived_key(encounter_id: str, media_id: str, name: str) -> str:

@@ -10,6 +10,13 @@ readable reason. Media whose job was abandoned by killed workers too often
 are swept to `failed` as well. SIGTERM/SIGINT stop the worker gracefully:
 no new claims, the current job is cancelled and handed back to the queue.
 Nothing a single file does stops the loop.
+
+Local copies of patient media live only in the worker's own scratch
+directory (`MIA_SCRATCH_DIR/<worker id>`, see `scratch.py`), written with
+umask 077; a starting worker removes the scratch of workers that are gone.
+Jobs run on the main thread, which outlives every ffmpeg it starts (the
+parent-death signal that kills ffmpeg with a killed worker is tied to the
+thread that started it; see `ffmpeg_runner`).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from processors import scratch
 from processors.media_pipeline import (
     MediaNotFound,
     Outcome,
@@ -245,19 +253,26 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, service="worker")
-    context = build_context(settings)
-    deps = ProcessingDeps.from_settings(settings, context.engine, context.store)
+    os.umask(scratch.PRIVATE_UMASK)  # every file the worker writes (patient media) is 0600
     config = WorkerConfig(
         worker_id=new_worker_id(),
         lease=dt.timedelta(seconds=settings.worker_lease_seconds),
         poll_seconds=float(settings.worker_poll_seconds),
     )
+    try:
+        own_scratch = scratch.claim(settings.scratch_dir, config.worker_id)
+    except scratch.ScratchUnusable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    context = build_context(settings)
+    deps = ProcessingDeps.from_settings(settings, context.engine, context.store, tmp_root=own_scratch.path)
     stop = threading.Event()
     install_signal_handlers(stop)
     try:
         Worker(deps, config, stop).run_forever()
     finally:
         context.close()
+        own_scratch.release()
     return 0
 
 

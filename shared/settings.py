@@ -15,6 +15,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Lambda can write nowhere but /tmp; the runtime sets AWS_LAMBDA_FUNCTION_NAME.
+LAMBDA_SCRATCH_DIR = "/tmp/mia-scratch"  # noqa: S108 - /tmp is the sandbox's own; claim refuses one not ours
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -52,6 +54,7 @@ class Settings:
     dashboard_cache_seconds: int
     log_level: str
     ffmpeg_binary: str | None
+    scratch_dir: Path
     video_timeout_seconds: int
     worker_poll_seconds: int
     worker_lease_seconds: int
@@ -148,6 +151,15 @@ def _cookie_name(name: str, raw: str) -> str:
     return raw
 
 
+def _scratch_dir(env: Mapping[str, str], data_dir: Path) -> Path:
+    """Where processors keep local copies of media: `$MIA_DATA_DIR/scratch`, or /tmp in Lambda."""
+    default = LAMBDA_SCRATCH_DIR if env.get("AWS_LAMBDA_FUNCTION_NAME") else str(data_dir / "scratch")
+    raw = env.get("MIA_SCRATCH_DIR", "").strip() or default
+    if not Path(raw).is_absolute():
+        raise ConfigError(f"MIA_SCRATCH_DIR: expected an absolute path, got {raw!r}")
+    return Path(raw)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read settings from `env` (default: the process environment)."""
     env = os.environ if env is None else env
@@ -200,6 +212,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ffmpeg_binary=_executable("MIA_FFMPEG_BINARY", env["MIA_FFMPEG_BINARY"].strip())
         if env.get("MIA_FFMPEG_BINARY", "").strip()
         else None,
+        scratch_dir=_scratch_dir(env, data_dir),
         video_timeout_seconds=_positive_int(
             "MIA_VIDEO_TIMEOUT_SECONDS", get("MIA_VIDEO_TIMEOUT_SECONDS", "1800"), maximum=24 * 3600
         ),

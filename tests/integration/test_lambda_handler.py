@@ -23,6 +23,7 @@ from tests.support import media_samples
 from tests.support.media_checks import assert_browser_mp4, assert_clean_jpeg
 from tests.support.media_fixtures import SampleCache, samples  # noqa: F401 - fixture
 from tests.support.media_rows import Upload, add_upload, insert_media_row, media_row, new_encounter
+from tests.support.processes import killed_scratch_owner
 from tests.support.s3 import MotoS3
 from tests.support.s3_events import event, object_created_record
 
@@ -68,6 +69,7 @@ def deployment(
         "MIA_STORAGE_URL": f"s3://{bucket}/{PREFIX}",
         "MIA_S3_ENDPOINT_URL": moto_s3.endpoint_url,
         "MIA_S3_PART_SIZE": "5MiB",
+        "MIA_SCRATCH_DIR": str(tmp_path / "scratch"),
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -166,6 +168,38 @@ def test_bad_input_is_marked_failed_without_a_retry(deployment: Deployment, tmp_
     }
     row = media_row(deployment.engine, bad.media_id)
     assert (row.status, row.failure_reason) == (MediaStatus.FAILED, failures.VIDEO_UNREADABLE)
+
+
+def scratch_left(tmp_path: Path) -> list[str]:
+    """Everything under the Lambda's scratch directory but the runtime's own lock."""
+    root = tmp_path / "scratch"
+    return sorted(str(path.relative_to(root)) for path in root.rglob("*") if path.is_file() or not any(path.iterdir()))
+
+
+def test_the_sandbox_scratch_is_empty_after_an_event(deployment: Deployment, tmp_path: Path) -> None:
+    """/tmp outlives invocations: what a killed runtime left goes, and the handler leaves nothing."""
+    killed = killed_scratch_owner(tmp_path / "scratch", "lambda-killed-by-a-timeout")
+    upload = add_upload(
+        deployment.ctx, deployment.store, new_encounter(deployment.ctx), media_samples.h264_mov(tmp_path)
+    )
+
+    result = handle_s3_event(event(deployment.record(upload)), LambdaContext())
+
+    assert result["processed"] == [{"media_id": upload.media_id, "outcome": "ready"}]
+    assert not killed.exists()
+    assert [Path(name).name for name in scratch_left(tmp_path)] == [".owner.lock"]
+
+
+def test_the_sandbox_scratch_is_empty_after_a_failed_invocation(deployment: Deployment, tmp_path: Path) -> None:
+    video = media_samples.mjpeg_mov(tmp_path, size="1280x720", seconds=10)
+    upload = add_upload(deployment.ctx, deployment.store, new_encounter(deployment.ctx), video)
+    nearly_out_of_time = LambdaContext(remaining_ms=61_000)  # 1 s left for the transcode after the margin
+
+    with pytest.raises(RetryLater):
+        handle_s3_event(event(deployment.record(upload)), nearly_out_of_time)
+
+    assert media_row(deployment.engine, upload.media_id).status == MediaStatus.PROCESSING  # stopped mid-way
+    assert [Path(name).name for name in scratch_left(tmp_path)] == [".owner.lock"]
 
 
 def test_other_objects_and_events_are_ignored(deployment: Deployment, tmp_path: Path) -> None:

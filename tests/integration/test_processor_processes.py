@@ -1,4 +1,4 @@
-"""The CLI and the worker as real processes: JSON out, exit codes, graceful SIGTERM."""
+"""The CLI and the worker as real processes: JSON out, exit codes, graceful SIGTERM, kill -9 and scratch."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from pathlib import Path
 from sqlalchemy import select
 
 from processors import failures
+from processors.ffmpeg_binary import ffmpeg_path
 from shared.context import AppContext
 from shared.db.statuses import JobStatus, MediaStatus
 from shared.db.tables import jobs
 from shared.settings import PROJECT_ROOT
 from tests.support import media_samples
 from tests.support.media_rows import add_upload, media_row, new_encounter
+from tests.support.processes import is_running, wait_for, wait_for_child
 
 
 def run_cli(*args: str, cwd: Path = PROJECT_ROOT) -> tuple[int, dict]:
@@ -70,14 +72,14 @@ def test_cli_usage_errors(tmp_path: Path) -> None:
     assert status == 2 and payload["status"] == "error"
 
 
-def start_worker(sqlite_ctx: AppContext, scratch: Path) -> subprocess.Popen[str]:
-    scratch.mkdir(exist_ok=True)
+def start_worker(sqlite_ctx: AppContext, scratch: Path, **settings: str) -> subprocess.Popen[str]:
     env = {
         **os.environ,
-        "TMPDIR": str(scratch),  # where the worker keeps its local copies
+        "MIA_SCRATCH_DIR": str(scratch),  # where the worker keeps its local copies
         "MIA_DATA_DIR": str(sqlite_ctx.settings.data_dir),
         "MIA_WORKER_POLL_SECONDS": "1",
         "PYTHONUNBUFFERED": "1",
+        **settings,
     }
     return subprocess.Popen(
         [sys.executable, "-m", "processors.worker"],
@@ -87,15 +89,6 @@ def start_worker(sqlite_ctx: AppContext, scratch: Path) -> subprocess.Popen[str]
         stderr=subprocess.STDOUT,
         text=True,
     )
-
-
-def wait_for(condition, seconds: float = 60) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_worker_process_handles_jobs_and_stops_on_sigterm(sqlite_ctx: AppContext, tmp_path: Path) -> None:
@@ -143,3 +136,48 @@ def test_sigterm_in_the_middle_of_a_video_hands_the_job_back(sqlite_ctx: AppCont
     assert handed_back.status == JobStatus.QUEUED and handed_back.last_error == "the worker stopped before finishing"
     assert media_row(sqlite_ctx.engine, upload.media_id).status == MediaStatus.PROCESSING
     assert list(scratch.iterdir()) == []  # the local copy of the patient's video was removed
+
+
+def modes_under(root: Path) -> dict[str, int]:
+    """Permission bits of everything under `root` (itself included), by path relative to it."""
+    found = {".": root.stat().st_mode & 0o777}
+    for path in root.rglob("*"):
+        found[str(path.relative_to(root))] = path.stat().st_mode & 0o777
+    return found
+
+
+def test_a_killed_worker_takes_its_ffmpeg_along_and_the_next_cleans_up(sqlite_ctx: AppContext, tmp_path: Path) -> None:
+    video = media_samples.mjpeg_mov(tmp_path, size="1280x720", seconds=20)  # transcoded: a few seconds of x264
+    upload = add_upload(sqlite_ctx, sqlite_ctx.store, new_encounter(sqlite_ctx), video)
+    scratch = tmp_path / "scratch"
+    lease = {"MIA_WORKER_LEASE_SECONDS": "3"}  # the killed worker's job is free again 3 s after its last heartbeat
+    first = start_worker(sqlite_ctx, scratch, **lease)
+    second = None
+    try:
+        ffmpeg = wait_for_child(first.pid, ffmpeg_path(), "libx264")
+        assert ffmpeg is not None, "the worker never started transcoding"
+        assert wait_for(lambda: any(scratch.rglob("video.mp4")), seconds=10, every=0.05)
+        modes = modes_under(scratch)
+        (dead_scratch,) = scratch.iterdir()
+        assert {mode for name, mode in modes.items() if (scratch / name).is_dir()} == {0o700}, modes
+        assert {mode for name, mode in modes.items() if (scratch / name).is_file()} == {0o600}, modes
+
+        first.kill()
+        first.communicate(timeout=10)
+        assert wait_for(lambda: not is_running(ffmpeg), seconds=3, every=0.05), "ffmpeg outlived its killed worker"
+        assert any(dead_scratch.rglob("original"))  # the dead worker left the patient's video behind
+
+        second = start_worker(sqlite_ctx, scratch, **lease)
+        assert wait_for(lambda: not dead_scratch.exists(), seconds=30), "the dead worker's scratch stayed"
+        assert wait_for(lambda: media_row(sqlite_ctx.engine, upload.media_id).status == MediaStatus.READY, 120)
+        (live_scratch,) = scratch.iterdir()
+        assert wait_for(lambda: [entry.name for entry in live_scratch.iterdir()] == [".owner.lock"], 10)
+        second.send_signal(signal.SIGTERM)
+        second.communicate(timeout=30)
+    finally:
+        for worker in (first, second):
+            if worker is not None and worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    assert second.returncode == 0
+    assert list(scratch.iterdir()) == []  # nothing of the patient's is left on disk

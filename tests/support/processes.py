@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from shared.settings import PROJECT_ROOT
+
+_DIES_HOLDING_SCRATCH = """
+import os, sys
+from pathlib import Path
+from processors import scratch
+own = scratch.claim(Path(sys.argv[1]), sys.argv[2])
+(own.path / "original").write_bytes(b"patient video")
+print("claimed", flush=True)
+os.kill(os.getpid(), 9)
+"""
 
 
 def wait_for(condition: Callable[[], object], seconds: float = 60, every: float = 0.2) -> bool:
@@ -68,3 +82,16 @@ def wait_for_child(parent: int, program: str, *words: str, seconds: float = 60) 
             return pid
         time.sleep(0.05)
     return None
+
+
+def killed_scratch_owner(root: Path, owner_id: str) -> Path:
+    """A real process claims scratch under `root`, writes a file there and dies by SIGKILL (no cleanup runs)."""
+    completed = subprocess.run(
+        [sys.executable, "-c", _DIES_HOLDING_SCRATCH, str(root), owner_id],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert completed.returncode == -9 and completed.stdout == "claimed\n", completed.stderr
+    return root / owner_id

@@ -59,3 +59,22 @@ def test_worker_refuses_to_start_on_a_bad_value(tmp_path: Path) -> None:
     assert completed.stderr.strip().splitlines() == [
         "error: MIA_WORKER_LEASE_SECONDS: expected a whole number, got 'forever'"
     ]
+
+
+def test_worker_refuses_a_scratch_directory_other_users_can_enter(tmp_path: Path) -> None:
+    shared = tmp_path / "shared-scratch"
+    shared.mkdir()
+    shared.chmod(0o755)
+    completed = subprocess.run(
+        [sys.executable, "-m", "processors.worker"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "MIA_DATA_DIR": str(tmp_path), "MIA_SCRATCH_DIR": str(shared)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 2
+    assert completed.stderr.strip().splitlines() == [
+        f"error: MIA_SCRATCH_DIR {shared}: mode 0755 lets other users in; "
+        f"run `chmod 700 {shared}` or choose a path that does not exist yet"
+    ]

@@ -20,6 +20,14 @@ def test_defaults_are_embedded_sqlite_and_filesystem(tmp_path: Path) -> None:
         30,
     )
     assert settings.patient_session_minutes == 60 and not settings.trust_proxy_headers
+    assert settings.scratch_dir == tmp_path / "scratch"
+
+
+def test_scratch_is_under_tmp_in_lambda_unless_set(tmp_path: Path) -> None:
+    in_lambda = {"MIA_DATA_DIR": str(tmp_path), "AWS_LAMBDA_FUNCTION_NAME": "mia-processor"}
+    assert load_settings(in_lambda).scratch_dir == Path("/tmp/mia-scratch")
+    chosen = load_settings({**in_lambda, "MIA_SCRATCH_DIR": str(tmp_path / "elsewhere")})
+    assert chosen.scratch_dir == tmp_path / "elsewhere"
 
 
 def test_s3_and_mysql_are_accepted() -> None:
@@ -55,6 +63,7 @@ def test_s3_and_mysql_are_accepted() -> None:
         ("MIA_PORTAL_IDLE_MINUTES", "a while"),
         ("MIA_PATIENT_SESSION_MINUTES", "0"),
         ("MIA_TRUST_PROXY_HEADERS", "maybe"),
+        ("MIA_SCRATCH_DIR", "var/scratch"),
     ],
 )
 def test_bad_value_names_the_variable_in_one_line(name: str, value: str) -> None:
