@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.json_logging import get_logger
+from shared.private_files import make_private_dirs, open_private
 from shared.settings import ConfigError, Settings
 
 log = get_logger(__name__)
@@ -102,10 +103,9 @@ def read_keys_file(path: Path) -> dict:
 
 def write_keys_file(path: Path, content: dict) -> None:
     """Write atomically with owner-only permissions."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
     tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
+    with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_TRUNC), "w") as handle:
         json.dump(content, handle, indent=2)
         handle.flush()
         os.fsync(handle.fileno())
