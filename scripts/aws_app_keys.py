@@ -232,7 +232,8 @@ def _run(client: Any, args: argparse.Namespace) -> None:
         text = "\n".join(environment_lines(client, arns)) + "\n"
         if args.out:
             write_private(args.out, text)
-            print(f"wrote {len(arns)} keys to {args.out} (mode 0600); load them with: . {args.out}", file=sys.stderr)
+            shown = args.out if "/" in args.out else f"./{args.out}"  # `. NAME` would search PATH
+            print(f"wrote {len(arns)} keys to {args.out} (mode 0600); load them with: . {shown}", file=sys.stderr)
         else:
             sys.stdout.write(text)
 
