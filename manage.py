@@ -22,6 +22,7 @@ from shared.identifiers import InvalidIdentifier
 from shared.json_logging import configure_logging
 from shared.key_rotation import key_ids_in_use, reencrypt_all
 from shared.keys import add_file_key, load_keys, retire_file_keys
+from shared.private_files import PRIVATE_DIR_MODE, tighten
 from shared.purge import purge_expired
 from shared.settings import ConfigError, load_settings
 from shared.storage.base import StorageError
@@ -36,8 +37,7 @@ class CommandError(Exception):
 
 def cmd_init(ctx: AppContext, args: argparse.Namespace) -> None:
     """Prepare var/: keys (generated once), storage directory, database schema."""
-    if ctx.settings.data_dir.exists():
-        ctx.settings.data_dir.chmod(0o700)  # patient data (encrypted) and keys live here
+    tighten(ctx.settings.data_dir, PRIVATE_DIR_MODE)  # the database, objects and keys live here
     migrate(ctx.engine)
     print(f"ready: database migrated, storage at {ctx.settings.storage_url}")
 

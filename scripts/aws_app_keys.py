@@ -1,4 +1,4 @@
-"""Put and rotate MIA's keys in AWS Secrets Manager (production, terraform/).
+"""Put, rotate and hand over MIA's keys in AWS Secrets Manager (production, terraform/).
 
 Terraform creates the key secrets empty so that no key passes through it or
 its state; this tool gives them values, on the operator's machine, straight
@@ -9,9 +9,20 @@ from a cryptographic random source to Secrets Manager:
     .venv/bin/python scripts/aws_app_keys.py --secrets /tmp/mia-secrets.json add-encryption-key
     .venv/bin/python scripts/aws_app_keys.py --secrets /tmp/mia-secrets.json retire-encryption-keys --keep k2026...
 
+Without Terraform (the production shape on other hosting, or a Secrets
+Manager emulator such as moto or LocalStack through --endpoint-url), `create`
+makes the four secrets, named as terraform/secrets.tf names them, and prints
+the same JSON; `export-env` hands the values to a process that is not on ECS
+as `export NAME='value'` lines (to a 0600 file with --out):
+
+    .venv/bin/python scripts/aws_app_keys.py --endpoint-url URL create --name-prefix mia-prod > secrets.json
+    .venv/bin/python scripts/aws_app_keys.py --endpoint-url URL --secrets secrets.json seed
+    .venv/bin/python scripts/aws_app_keys.py --endpoint-url URL --secrets secrets.json export-env --out keys.env
+
 `seed` never replaces a value. Key ids and formats are those of shared/keys.py
-(one implementation of each idea); key material is never printed. The AWS
-region and credentials come from the usual AWS environment or profile.
+(one implementation of each idea); key material is never printed, except by
+`export-env`, whose purpose it is. The AWS region and credentials come from
+the usual AWS environment or profile (AWS_REGION, AWS_ACCESS_KEY_ID, ...).
 """
 
 from __future__ import annotations
@@ -19,6 +30,8 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,11 +40,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared.keys import SINGLE_KEYS, new_key, new_key_id, parse_keyring
-from shared.settings import ConfigError
+from shared.keys import (
+    KEYRING_VARIABLE,
+    SINGLE_KEYS,
+    load_keys,
+    missing_key_variables,
+    new_key,
+    new_key_id,
+    parse_keyring,
+)
+from shared.private_files import open_private
+from shared.settings import ConfigError, load_settings
 
-KEYRING = "MIA_ENCRYPTION_KEYS"
+KEYRING = KEYRING_VARIABLE
 EXPECTED = {KEYRING, *SINGLE_KEYS.values()}
+# Secret names under the prefix, as terraform/secrets.tf names them (a test holds the two together).
+SECRET_NAMES = {
+    "MIA_ENCRYPTION_KEYS": "field-encryption-keys",
+    "MIA_BLIND_INDEX_KEY": "blind-index-key",
+    "MIA_URL_SIGNING_KEY": "url-signing-key",
+    "MIA_COOKIE_KEY": "cookie-key",
+}
 
 
 class KeyToolError(Exception):
@@ -128,31 +157,95 @@ def retire_encryption_keys(client: Any, arns: dict[str, str], keep: list[str]) -
     return dropped
 
 
-def main(argv: list[str] | None = None, client: Any = None) -> int:
+def create_secrets(client: Any, name_prefix: str) -> dict[str, str]:
+    """Create the four key secrets, empty, unless they exist; returns { ENV_NAME: ARN } for --secrets."""
+    arns = {}
+    for env_name, name in sorted(SECRET_NAMES.items()):
+        secret_id = f"{name_prefix}/{name}"
+        try:
+            arns[env_name] = client.describe_secret(SecretId=secret_id)["ARN"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            arns[env_name] = client.create_secret(Name=secret_id, Description=f"MIA {env_name}")["ARN"]
+    return arns
+
+
+def environment_lines(client: Any, arns: dict[str, str]) -> list[str]:
+    """`export NAME='value'` for every key, once the application's own loader accepts them all."""
+    values = {name: current_value(client, arns[name]) or "" for name in sorted(arns)}
+    unseeded = missing_key_variables(values)
+    if unseeded:
+        raise KeyToolError(f"{', '.join(unseeded)}: the secret has no value yet; run `seed` first")
+    load_keys(load_settings({"MIA_ENV": "production"}), values)  # refuses a value the services would refuse
+    return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
+
+
+def write_private(path: str, text: str) -> None:
+    """Key material to a file only its owner can read (created 0600, whatever the umask)."""
+    try:
+        with os.fdopen(open_private(Path(path), os.O_WRONLY | os.O_TRUNC), "w") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise KeyToolError(f"--out: cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--secrets", required=True, help="JSON from `terraform output -json app_key_secret_arns`, or -")
+    parser.add_argument(
+        "--secrets", help="JSON from `terraform output -json app_key_secret_arns` (or from `create`), or -"
+    )
     parser.add_argument("--region", help="AWS region (default: from the AWS environment)")
+    parser.add_argument(
+        "--endpoint-url", help="Secrets Manager endpoint, e.g. http://127.0.0.1:5000 (moto, LocalStack); default AWS"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
+    create = commands.add_parser("create", help="create the four key secrets (empty) and print the --secrets JSON")
+    create.add_argument("--name-prefix", required=True, help="secret names become PREFIX/field-encryption-keys, ...")
     commands.add_parser("seed", help="give each key secret without a value a fresh key")
     commands.add_parser("add-encryption-key", help="add a field-encryption key that encrypts new values from now on")
     retire = commands.add_parser("retire-encryption-keys", help="drop field-encryption keys no value uses any more")
     retire.add_argument("--keep", required=True, help="comma-separated ids `manage.py rotate-keys` reports in use")
-    args = parser.parse_args(argv)
+    export = commands.add_parser("export-env", help="print the keys as `export NAME=value` lines for a shell")
+    export.add_argument("--out", help="write them to this file (mode 0600) instead of standard output")
+    return parser
+
+
+def _run(client: Any, args: argparse.Namespace) -> None:
+    """One command; what it prints is the operator's answer."""
+    if args.command == "create":
+        print(json.dumps(create_secrets(client, args.name_prefix), indent=2, sort_keys=True))
+        return
+    if not args.secrets:
+        raise KeyToolError(f"--secrets: {args.command} needs the secret ARNs (terraform output, or `create`)")
+    arns = read_secret_arns(args.secrets)
+    if args.command == "seed":
+        print("\n".join(seed(client, arns)))
+    elif args.command == "add-encryption-key":
+        key_id = add_encryption_key(client, arns)
+        print(f"{KEYRING}: added key {key_id}; it encrypts new values once the services restart")
+    elif args.command == "retire-encryption-keys":
+        keep = [item.strip() for item in args.keep.split(",") if item.strip()]
+        dropped = retire_encryption_keys(client, arns, keep)
+        print(f"{KEYRING}: retired {', '.join(dropped) or 'nothing'}")
+    else:
+        text = "\n".join(environment_lines(client, arns)) + "\n"
+        if args.out:
+            write_private(args.out, text)
+            shown = args.out if "/" in args.out else f"./{args.out}"  # `. NAME` would search PATH
+            print(f"wrote {len(arns)} keys to {args.out} (mode 0600); load them with: . {shown}", file=sys.stderr)
+        else:
+            sys.stdout.write(text)
+
+
+def main(argv: list[str] | None = None, client: Any = None) -> int:
+    args = _build_parser().parse_args(argv)
     try:
-        arns = read_secret_arns(args.secrets)
         if client is None:
             import boto3
 
-            client = boto3.client("secretsmanager", region_name=args.region)
-        if args.command == "seed":
-            print("\n".join(seed(client, arns)))
-        elif args.command == "add-encryption-key":
-            key_id = add_encryption_key(client, arns)
-            print(f"{KEYRING}: added key {key_id}; it encrypts new values once the services restart")
-        else:
-            keep = [item.strip() for item in args.keep.split(",") if item.strip()]
-            dropped = retire_encryption_keys(client, arns, keep)
-            print(f"{KEYRING}: retired {', '.join(dropped) or 'nothing'}")
+            client = boto3.client("secretsmanager", region_name=args.region, endpoint_url=args.endpoint_url)
+        _run(client, args)
     except (KeyToolError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.json_logging import get_logger
+from shared.private_files import make_private_dirs, open_private
 from shared.settings import ConfigError, Settings
 
 log = get_logger(__name__)
 
 KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,16}")
+KEYRING_VARIABLE = "MIA_ENCRYPTION_KEYS"
 SINGLE_KEYS = {
     "blind_index": "MIA_BLIND_INDEX_KEY",
     "url_signing": "MIA_URL_SIGNING_KEY",
@@ -101,10 +103,9 @@ def read_keys_file(path: Path) -> dict:
 
 def write_keys_file(path: Path, content: dict) -> None:
     """Write atomically with owner-only permissions."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
     tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
+    with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_TRUNC), "w") as handle:
         json.dump(content, handle, indent=2)
         handle.flush()
         os.fsync(handle.fileno())
@@ -112,19 +113,34 @@ def write_keys_file(path: Path, content: dict) -> None:
 
 
 def ensure_keys_file(settings: Settings) -> bool:
-    """Generate the embedded key file once; returns True when it was created."""
+    """Generate the embedded key file once; returns True when it was created.
+
+    Production never generates keys: a fresh key there would silently make
+    every stored value unreadable, so `load_keys` refuses first.
+    """
     if settings.keys_file.exists():
         return False
     if settings.is_production:
-        raise ConfigError(
-            "MIA_ENCRYPTION_KEYS: production needs keys from the environment (Secrets Manager), none found"
-        )
+        raise ConfigError(f"{KEYRING_VARIABLE}: production takes its keys from the environment; refusing to generate")
     write_keys_file(settings.keys_file, _generated_file_content())
     log.warning(
         "generated new key material; back it up, losing it makes patient data unreadable",
         extra={"keys_file": str(settings.keys_file)},
     )
     return True
+
+
+def missing_key_variables(env: Mapping[str, str]) -> list[str]:
+    """The key variables not set in `env`, in a fixed order (the keyring first)."""
+    return [name for name in (KEYRING_VARIABLE, *SINGLE_KEYS.values()) if not env.get(name, "").strip()]
+
+
+def _refuse_missing_in_production(missing: list[str]) -> None:
+    """Production reads keys only from the environment; name every variable that is not set."""
+    raise ConfigError(
+        f"{', '.join(missing)}: not set; production takes every key from the environment "
+        "(ECS injects them from Secrets Manager; see scripts/aws_app_keys.py)"
+    )
 
 
 def _keyring_from_file(content: dict) -> KeyRing:
@@ -134,17 +150,21 @@ def _keyring_from_file(content: dict) -> KeyRing:
 
 
 def load_keys(settings: Settings, env: Mapping[str, str] | None = None) -> KeyMaterial:
-    """Environment variables win; the key file fills in what they leave out."""
+    """Environment variables win; in the embedded mode the key file fills in what they leave out.
+
+    Production takes every key from the environment and never reads a key
+    file: a stray var/keys.json must not stand in for a missing secret.
+    """
     env = os.environ if env is None else env
-    needs_file = not env.get("MIA_ENCRYPTION_KEYS") or any(not env.get(name) for name in SINGLE_KEYS.values())
+    missing = missing_key_variables(env)
+    if missing and settings.is_production:
+        _refuse_missing_in_production(missing)
     content: dict = {}
-    if needs_file:
+    if missing:
         ensure_keys_file(settings)
         content = read_keys_file(settings.keys_file)
-    if env.get("MIA_ENCRYPTION_KEYS"):
-        ring = parse_keyring(
-            "MIA_ENCRYPTION_KEYS", env["MIA_ENCRYPTION_KEYS"], env.get("MIA_ENCRYPTION_KEY_ID") or None
-        )
+    if env.get(KEYRING_VARIABLE):
+        ring = parse_keyring(KEYRING_VARIABLE, env[KEYRING_VARIABLE], env.get("MIA_ENCRYPTION_KEY_ID") or None)
     else:
         ring = _keyring_from_file(content)
     singles = {}

@@ -24,9 +24,13 @@ locals {
 
   # Object key layout shared by every component (see shared/DESIGN.md):
   # originals at uploads/{encounter}/{upload}/original (+ resumable tails
-  # original.tail.N while the upload runs), derived files under derived/.
-  uploads_prefix  = "uploads/"
-  derived_prefix  = "derived/"
+  # original.tail.N while the upload runs), derived files under derived/,
+  # both under the storage prefix of MIA_STORAGE_URL (s3://BUCKET/PREFIX;
+  # "" = the bucket's root, else ending in "/"). Every prefix below (IAM,
+  # lifecycle, metrics, the processing trigger) follows it.
+  storage_prefix  = ""
+  uploads_prefix  = "${local.storage_prefix}uploads/"
+  derived_prefix  = "${local.storage_prefix}derived/"
   original_suffix = "/original"
   # Tag the S3 store puts on resumable-upload tails (shared/storage/s3.py):
   # the lifecycle rule that expires abandoned tails selects them by it.

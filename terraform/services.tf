@@ -17,13 +17,19 @@ locals {
   common_environment = merge(var.app_settings, {
     MIA_ENV              = "production"
     MIA_DATA_DIR         = "/tmp/mia"
-    MIA_STORAGE_URL      = "s3://${aws_s3_bucket.media.id}"
+    MIA_STORAGE_URL      = "s3://${aws_s3_bucket.media.id}/${local.storage_prefix}"
     MIA_S3_REGION        = local.region
     MIA_PATIENT_BASE_URL = "https://${var.patient_domain}"
     MIA_PORTAL_BASE_URL  = "https://${var.portal_domain}"
     MIA_LOG_LEVEL        = var.log_level
     SECRETS_GENERATION   = tostring(var.key_generation)
   })
+
+  # The services behind the load balancer see it as their client: the
+  # patient's address (for the audit log) is the last X-Forwarded-For hop and
+  # HTTPS is its X-Forwarded-Proto. Without this, every audit event records
+  # the balancer's own address.
+  behind_load_balancer = { MIA_TRUST_PROXY_HEADERS = "true" }
 
   container_secrets = [
     for env_name in sort(keys(local.app_secret_arns)) : {
@@ -37,14 +43,14 @@ locals {
       image       = local.images.upload
       command     = null
       port        = local.upload_port
-      environment = merge(local.common_environment, { MIA_UPLOAD_HOST = "0.0.0.0", MIA_UPLOAD_PORT = tostring(local.upload_port) })
+      environment = merge(local.common_environment, local.behind_load_balancer, { MIA_UPLOAD_HOST = "0.0.0.0", MIA_UPLOAD_PORT = tostring(local.upload_port) })
       health_url  = "http://127.0.0.1:${local.upload_port}/healthz"
     }
     portal = {
       image       = local.images.portal
       command     = null
       port        = local.portal_port
-      environment = local.common_environment
+      environment = merge(local.common_environment, local.behind_load_balancer)
       health_url  = "http://127.0.0.1:${local.portal_port}/_stcore/health"
     }
     maintenance = {

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+from shared.private_files import PRIVATE_FILE_MODE, make_private_dirs, open_private, tighten
+
+# Files SQLite keeps beside the database; it creates them with the database file's mode.
+SQLITE_COMPANION_SUFFIXES = ("-wal", "-shm", "-journal")
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -27,11 +33,25 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _prepare_sqlite_file(path: Path) -> None:
+    """Create the database file 0600 (in 0700 directories) before SQLite opens it.
+
+    SQLite would create it with the umask's mode (usually 0644); it then
+    gives its -wal, -shm and -journal files the database file's own mode, so
+    owning that one decides them all. Files an earlier version left 0644 are
+    tightened.
+    """
+    make_private_dirs(path.parent)
+    os.close(open_private(path, os.O_RDWR))
+    for suffix in SQLITE_COMPANION_SUFFIXES:
+        tighten(path.with_name(path.name + suffix), PRIVATE_FILE_MODE)
+
+
 def make_engine(database_url: str, echo: bool = False) -> Engine:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            _prepare_sqlite_file(Path(url.database))
         engine = create_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False})
         _configure_sqlite(engine)
         return engine

@@ -2,7 +2,9 @@
 
 Finished objects live at `root/<key>`; resumable uploads grow in
 `root/.incomplete/<key>` and are renamed into place when finished, so a
-listing never shows a half-written object.
+listing never shows a half-written object. MIA does not encrypt these files
+(the host's disk encryption does): every file is created 0600 and every
+directory 0700 (`shared.private_files`), whatever the umask.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from shared.private_files import PRIVATE_DIR_MODE, make_private_dirs, open_private, tighten
 from shared.storage.base import (
     STREAM_CHUNK,
     Appender,
@@ -32,9 +35,9 @@ INCOMPLETE_DIR = ".incomplete"
 
 def _fsync_write(path: Path, source: BinaryIO | bytes) -> None:
     """Write to a temporary sibling, fsync, then rename: readers never see a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as handle:
+    with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_TRUNC), "wb") as handle:
         if isinstance(source, bytes | bytearray | memoryview):
             handle.write(source)
         else:
@@ -70,7 +73,8 @@ class _FileAppender(Appender):
 class FilesystemStore(ObjectStore):
     def __init__(self, root: Path, signer: UrlSigner) -> None:
         self.root = root.resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(self.root)
+        tighten(self.root, PRIVATE_DIR_MODE)  # a root made before objects were owner-only
         self._signer = signer
 
     def path_for(self, key: str) -> Path:
@@ -94,9 +98,11 @@ class FilesystemStore(ObjectStore):
 
     def download_file(self, key: str, path: Path) -> None:
         try:
-            shutil.copyfile(self.path_for(key), path)
+            source = open(self.path_for(key), "rb")  # noqa: SIM115 - closed below
         except FileNotFoundError:
             raise ObjectNotFound(key) from None
+        with source, os.fdopen(open_private(path, os.O_WRONLY | os.O_TRUNC), "wb") as copy:
+            shutil.copyfileobj(source, copy, STREAM_CHUNK)
 
     def upload_file(self, path: Path, key: str, content_type: str | None = None) -> None:
         with open(path, "rb") as handle:
@@ -132,8 +138,8 @@ class FilesystemStore(ObjectStore):
 
     def create_resumable(self, key: str) -> str:
         path = self._incomplete_path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(exist_ok=False)
+        make_private_dirs(path.parent)
+        os.close(open_private(path, os.O_WRONLY | os.O_EXCL))
         return ""
 
     def resumable_offset(self, key: str, ref: str) -> int:
@@ -155,7 +161,7 @@ class FilesystemStore(ObjectStore):
             if target.exists():
                 return  # already finished (a retried call)
             raise ObjectNotFound(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(target.parent)
         try:
             os.replace(source, target)
         except OSError as exc:

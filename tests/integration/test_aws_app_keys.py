@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,10 +19,11 @@ from typing import Any
 import boto3
 import pytest
 
-from scripts.aws_app_keys import KEYRING, main
+from scripts.aws_app_keys import KEYRING, SECRET_NAMES, main
 from shared.keys import load_keys
-from shared.settings import load_settings
+from shared.settings import PROJECT_ROOT, load_settings
 from tests.support.s3 import REGION, MotoS3
+from tests.support.terraform import load_terraform
 
 OLD_KEY = f"k20200101000000:{base64.b64encode(b'o' * 32).decode()}"
 
@@ -103,3 +107,67 @@ def test_a_wrong_secrets_file_is_refused(client: Any, tmp_path: Path, capsys: py
     path.write_text(json.dumps({"MIA_COOKIE_KEY": "arn"}))
     assert main(["--secrets", str(path), "seed"], client=client) == 2
     assert capsys.readouterr().err.startswith("error: --secrets: expected a JSON object with exactly ")
+
+
+# --- without Terraform: the script as a process, through --endpoint-url -------------------
+
+
+def _script(endpoint_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The key tool as an operator runs it, against an endpoint (the AWS variables from conftest)."""
+    command = [sys.executable, "scripts/aws_app_keys.py", "--endpoint-url", endpoint_url, "--region", REGION, *args]
+    return subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60, check=False)
+
+
+def _sourced(script: str) -> dict[str, str]:
+    """The MIA_ variables a POSIX shell has after running `script`."""
+    shell = subprocess.run(["sh", "-c", f"{script}\nenv"], capture_output=True, text=True, check=True, env={})
+    return dict(line.split("=", 1) for line in shell.stdout.splitlines() if line.startswith("MIA_"))
+
+
+def test_create_seed_and_export_env_give_a_shell_the_keys_production_accepts(
+    moto_s3: MotoS3, client: Any, tmp_path: Path
+) -> None:
+    prefix = f"mia-test-{uuid.uuid4().hex[:8]}"
+    created = _script(moto_s3.endpoint_url, "create", "--name-prefix", prefix)
+    assert created.returncode == 0, created.stderr
+    arns = json.loads(created.stdout)
+    assert set(arns) == set(SECRET_NAMES)
+    assert client.describe_secret(SecretId=f"{prefix}/cookie-key")["ARN"] == arns["MIA_COOKIE_KEY"]
+    again = _script(moto_s3.endpoint_url, "create", "--name-prefix", prefix)
+    assert json.loads(again.stdout) == arns  # existing secrets are kept, not duplicated
+    secrets_file = tmp_path / "secrets.json"
+    secrets_file.write_text(created.stdout)
+
+    unseeded = _script(moto_s3.endpoint_url, "--secrets", str(secrets_file), "export-env")
+    assert unseeded.returncode == 2 and unseeded.stdout == ""
+    assert unseeded.stderr.startswith(
+        "error: MIA_ENCRYPTION_KEYS, MIA_BLIND_INDEX_KEY, MIA_URL_SIGNING_KEY, MIA_COOKIE_KEY: the secret has no value"
+    )
+
+    assert _script(moto_s3.endpoint_url, "--secrets", str(secrets_file), "seed").returncode == 0
+    keys_env = tmp_path / "keys.env"
+    previous = os.umask(0o022)
+    try:
+        exported = _script(moto_s3.endpoint_url, "--secrets", str(secrets_file), "export-env", "--out", str(keys_env))
+    finally:
+        os.umask(previous)
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stdout == "" and keys_env.stat().st_mode & 0o777 == 0o600
+    environment = _sourced(f". {keys_env}")
+    assert environment == {name: client.get_secret_value(SecretId=arn)["SecretString"] for name, arn in arns.items()}
+    settings = load_settings({"MIA_ENV": "production", "MIA_DATA_DIR": str(tmp_path / "none")})
+    load_keys(settings, environment)
+
+    printed = _script(moto_s3.endpoint_url, "--secrets", str(secrets_file), "export-env")
+    assert _sourced(printed.stdout) == environment
+
+
+def test_commands_on_secrets_need_the_secrets_file(moto_s3: MotoS3) -> None:
+    result = _script(moto_s3.endpoint_url, "seed")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: --secrets: seed needs the secret ARNs")
+
+
+def test_secret_names_are_those_terraform_creates() -> None:
+    terraform = load_terraform()
+    assert {name: secret["name"] for name, secret in terraform.locals["app_key_secrets"].items()} == SECRET_NAMES

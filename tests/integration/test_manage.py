@@ -65,6 +65,17 @@ def test_embedded_flow_and_raw_file_holds_no_patient_data(tmp_path: Path) -> Non
     assert run(data_dir, "purge-expired").returncode == 0
 
 
+def test_init_leaves_the_data_directory_to_its_owner(tmp_path: Path) -> None:
+    data_dir = tmp_path / "var"
+    previous = os.umask(0o022)  # the usual default; the child inherits it
+    try:
+        assert run(data_dir, "init").returncode == 0
+    finally:
+        os.umask(previous)
+    modes = {path.name: path.stat().st_mode & 0o777 for path in [data_dir, *data_dir.iterdir()]}
+    assert modes == {"var": 0o700, "objects": 0o700, "keys.json": 0o600, "mia.sqlite3": 0o600}
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

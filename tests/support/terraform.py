@@ -21,6 +21,7 @@ TERRAFORM_DIR = Path(__file__).resolve().parents[2] / "terraform"
 _OPTIONS = SerializationOptions(strip_string_quotes=True, with_comments=False, explicit_blocks=False)
 _WHOLE_REFERENCE = re.compile(r"^\$\{\(?(local|var)\.([A-Za-z0-9_]+)\)?\}$")
 _INNER_REFERENCE = re.compile(r"\$\{(local|var)\.([A-Za-z0-9_]+)\}")
+_MERGE = re.compile(r"^\$\{merge\((.*)\)\}$", re.S)
 
 
 @dataclass
@@ -46,6 +47,24 @@ class Terraform:
             known, found = self._lookup(whole.group(1), whole.group(2))
             return self.resolve(found) if known else value
         return _INNER_REFERENCE.sub(self._inline, value)
+
+    def mapping(self, value: Any) -> dict:
+        """A map as Terraform builds it: a literal, a local or variable, or merge() of those (later wins).
+
+        hcl2 leaves a function call as the text of the expression; this reads
+        merge's arguments back with hcl2 and evaluates them, so a test can ask
+        what environment a container really gets.
+        """
+        value = self.resolve(value)
+        if isinstance(value, dict):
+            return value
+        merged = _MERGE.fullmatch(value) if isinstance(value, str) else None
+        assert merged, f"expected a map, a local or merge(...), got {value!r}"
+        arguments = hcl2.loads(f"arguments = [{merged.group(1)}]", serialization_options=_OPTIONS)["arguments"]
+        result: dict = {}
+        for argument in arguments:
+            result.update(self.mapping(argument))
+        return result
 
     def _lookup(self, kind: str, name: str) -> tuple[bool, Any]:
         """(known, value): a local, or a variable's default (a variable without one is unknown)."""

@@ -8,11 +8,13 @@ from __future__ import annotations
 import fnmatch
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
+from processors.lambda_handlers import store_key_for
 from shared.settings import PROJECT_ROOT
-from shared.storage.s3 import TAIL_TAGGING
+from shared.storage.s3 import TAIL_TAGGING, S3Store
 from tests.support.terraform import Terraform, load_terraform, reference_name, single
 
 MEDIA_ARN = "${aws_s3_bucket.media.arn}"
@@ -277,7 +279,14 @@ def _s3_filter_matches(lambda_config: dict, key: str) -> bool:
     )
 
 
-def test_processing_is_triggered_only_by_new_originals(tf: Terraform) -> None:
+def _storage_prefix(tf: Terraform) -> str:
+    """The key prefix the components' MIA_STORAGE_URL (s3://BUCKET/PREFIX) puts objects under."""
+    url = urlsplit(tf.mapping(tf.locals["common_environment"])["MIA_STORAGE_URL"])
+    assert url.scheme == "s3" and url.netloc == "${aws_s3_bucket.media.id}"
+    return url.path.strip("/")
+
+
+def test_processing_is_triggered_only_by_new_originals_under_the_storage_prefix(tf: Terraform) -> None:
     notification = tf.resolve(tf.resource("aws_s3_bucket_notification", "media"))
     assert notification["bucket"] == "${aws_s3_bucket.media.id}"
     triggers = notification["lambda_function"]
@@ -285,11 +294,18 @@ def test_processing_is_triggered_only_by_new_originals(tf: Terraform) -> None:
     trigger = triggers[0]
     assert trigger["lambda_function_arn"] == "${aws_lambda_function.processing.arn}"
     assert trigger["events"] == ["s3:ObjectCreated:*"]
-    assert trigger["filter_prefix"] == "uploads/"
+    # The objects the S3 store writes for MIA_STORAGE_URL, and what the handler accepts of them.
+    prefix = _storage_prefix(tf)
+    store = S3Store(client=None, bucket="media", prefix=prefix)
+    under = f"{prefix}/" if prefix else ""
+    assert trigger["filter_prefix"] == f"{under}uploads/"
     assert trigger["filter_suffix"] == "/original"
-    assert _s3_filter_matches(trigger, "uploads/E1/U1/original")
+    assert _s3_filter_matches(trigger, f"{under}uploads/E1/U1/original")
+    assert store_key_for(store, "media", f"{under}uploads/E1/U1/original") == "uploads/E1/U1/original"
     for key in ("uploads/E1/U1/original.tail.3", "derived/E1/M1/display.jpg", "uploads/E1/U1/notoriginal"):
-        assert not _s3_filter_matches(trigger, key), key
+        assert not _s3_filter_matches(trigger, f"{under}{key}"), key
+    if prefix:
+        assert not _s3_filter_matches(trigger, "uploads/E1/U1/original"), "an original outside the storage prefix"
 
 
 def test_processing_function_is_sized_for_large_videos(tf: Terraform) -> None:
@@ -301,6 +317,21 @@ def test_processing_function_is_sized_for_large_videos(tf: Terraform) -> None:
     assert function["reserved_concurrent_executions"] >= 1
     assert single(function["dead_letter_config"])["target_arn"] == "${aws_sqs_queue.processing_dlq.arn}"
     assert tf.resource("aws_sqs_queue", "processing_dlq")["kms_master_key_id"] == "${aws_kms_key.platform.arn}"
+
+
+# --- services behind the load balancer -----------------------------------------
+
+
+def test_services_behind_the_load_balancer_trust_its_forwarded_headers(tf: Terraform) -> None:
+    behind = set(tf.locals["web_services"])
+    assert behind == {"upload", "portal"}
+    service = tf.resource("aws_ecs_service", "web")
+    assert service["for_each"] == "${local.web_services}" and single(service["load_balancer"])
+    containers = tf.locals["containers"]
+    for name in behind:
+        environment = tf.mapping(containers[name]["environment"])
+        assert environment.get("MIA_TRUST_PROXY_HEADERS") == "true", f"{name}: the audit would record the balancer"
+    assert "load_balancer" not in tf.resource("aws_ecs_service", "maintenance")
 
 
 # --- configuration ------------------------------------------------------------
