@@ -244,7 +244,7 @@ def main() -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, service="worker")
+    configure_logging(settings.log_level, service="worker", cookie_names=[settings.portal_cookie_name])
     context = build_context(settings)
     deps = ProcessingDeps.from_settings(settings, context.engine, context.store)
     config = WorkerConfig(
