@@ -152,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-        configure_logging(settings.log_level, service="manage")
+        configure_logging(settings.log_level, service="manage", cookie_names=[settings.portal_cookie_name])
         ctx = build_context(settings)
         try:
             if args.command not in SCHEMA_COMMANDS and not is_up_to_date(ctx.engine):

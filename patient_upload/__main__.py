@@ -19,7 +19,7 @@ log = get_logger("mia.upload")
 def main() -> int:
     try:
         settings = load_settings()
-        configure_logging(settings.log_level, service="upload")
+        configure_logging(settings.log_level, service="upload", cookie_names=[settings.portal_cookie_name])
         ctx = build_context(settings)
         if not is_up_to_date(ctx.engine):
             raise ConfigError("the database schema is not up to date; run: python manage.py migrate")

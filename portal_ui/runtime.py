@@ -21,7 +21,7 @@ class PortalUnavailable(RuntimeError):
 @st.cache_resource(show_spinner=False)
 def _context_for(_settings: Settings, fingerprint: str) -> AppContext:
     """One context per distinct configuration (the fingerprint is the cache key)."""
-    configure_logging(_settings.log_level, service="portal")
+    configure_logging(_settings.log_level, service="portal", cookie_names=[_settings.portal_cookie_name])
     ctx = build_context(_settings)
     if not is_up_to_date(ctx.engine):
         ctx.close()

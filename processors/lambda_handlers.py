@@ -74,7 +74,7 @@ def _runtime() -> Runtime:
     if cache_key not in _runtimes:
         if not settings.uses_s3:
             raise ConfigError("MIA_STORAGE_URL: the Lambda handler processes S3 events; expected s3://BUCKET/PREFIX")
-        configure_logging(settings.log_level, service="processor-lambda")
+        configure_logging(settings.log_level, service="processor-lambda", cookie_names=[settings.portal_cookie_name])
         # No URL-signing key: the processors never issue URLs (S3 URLs are pre-signed by S3 itself).
         store = open_store(settings, b"")
         assert isinstance(store, S3Store)

@@ -252,7 +252,7 @@ def main() -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, service="worker")
+    configure_logging(settings.log_level, service="worker", cookie_names=[settings.portal_cookie_name])
     os.umask(scratch.PRIVATE_UMASK)  # every file the worker writes (patient media) is 0600
     config = WorkerConfig(
         worker_id=new_worker_id(),

@@ -132,7 +132,7 @@ async def test_logs_never_carry_the_invite_token(new_patient: PatientFactory, ca
     patient: PatientClient = await new_patient()
     await patient.upload(jpeg_payload(2000), filename="Jane Doe rash.jpg")
     # aiohttp's own access log belongs to the test server; the service runs with access_log=None
-    # (the real-process test in test_crash_resume.py checks the service's whole output)
+    # (the real-process test in test_secrets_in_logs.py checks the service's whole output)
     ours = [record for record in caplog.records if record.name != "aiohttp.access"]
     logged = "\n".join(f"{record.getMessage()} {record.__dict__}" for record in ours)
     assert patient.token not in logged and "Jane Doe" not in logged
