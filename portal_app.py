@@ -58,8 +58,7 @@ def main() -> None:
         st.navigation([st.Page(_sign_in_placeholder, title="Sign in")], position="hidden")
         auth_gate.render_sign_in(ctx, authenticator, credentials)
         return
-    if st.session_state.pop(auth_gate.ISSUE_COOKIE_KEY, False):
-        auth_gate.issue_cookie(authenticator, ctx.settings.portal_cookie_hours)
+    auth_gate.settle_cookie(authenticator, ctx.settings.portal_cookie_hours)
     pages = [
         st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path, default=index == 0)
         for index, spec in enumerate(navigation.pages_for(user.role))

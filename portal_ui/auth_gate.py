@@ -15,6 +15,7 @@ step follows, and only then is the single, same answer given.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 from dataclasses import dataclass, replace
 from typing import Any
@@ -90,6 +91,26 @@ def issue_cookie(authenticator: stauth.Authenticate, cookie_hours: int) -> None:
         authenticator.cookie_controller.set_cookie()
     finally:
         model.cookie_expiry_days = 0
+
+
+def settle_cookie(authenticator: stauth.Authenticate, cookie_hours: int) -> None:
+    """Once signed in: stop deleting an old cookie, and set a new one if the password was given in this session."""
+    st.session_state.pop(DELETE_COOKIE_KEY, None)
+    if st.session_state.pop(ISSUE_COOKIE_KEY, False):
+        issue_cookie(authenticator, cookie_hours)
+
+
+def _delete_cookie(authenticator: stauth.Authenticate) -> None:
+    """Ask the browser to drop the sign-in cookie: drawn at every sign-in run until signed in again.
+
+    The cookie component acts only once its frame has loaded; a rerun that
+    no longer draws it would cancel the deletion, so it stays on the page.
+    (The library's delete_cookie prints a KeyError to stdout when the
+    component has not reported the cookie; our logs are JSON lines.)
+    """
+    model = authenticator.cookie_controller.cookie_model
+    with contextlib.suppress(KeyError):
+        model.cookie_manager.delete(model.cookie_name)
 
 
 def _reset_library_state() -> None:
@@ -178,13 +199,15 @@ def render_sign_in(ctx: AppContext, authenticator: stauth.Authenticate, credenti
     st.title("MIA clinician portal")
     st.caption("Medical Image Acquisition · for NHS staff")
     _show_notice()
-    if st.session_state.pop(DELETE_COOKIE_KEY, False):
-        authenticator.cookie_controller.delete_cookie()
     pending = st.session_state.get(PENDING_KEY)
-    if not isinstance(pending, PendingSignIn):
+    password_step = not isinstance(pending, PendingSignIn)
+    if password_step:
         pending = _password_step(ctx, authenticator, credentials)
-        if pending is None:
-            return
+    if st.session_state.get(DELETE_COOKIE_KEY):
+        _delete_cookie(authenticator)
+    if pending is None:
+        return
+    if password_step:
         st.session_state[PENDING_KEY] = pending
         if not pending.via_cookie:
             st.rerun()  # show the code form on its own
@@ -192,21 +215,35 @@ def render_sign_in(ctx: AppContext, authenticator: stauth.Authenticate, credenti
 
 
 def _cookie_stands_in(ctx: AppContext, authenticator: stauth.Authenticate) -> bool:
-    """Whether a sign-in cookie may stand in for the password in this session (refused ones are dropped)."""
-    if st.session_state.get("authentication_status"):
+    """Whether a sign-in cookie may stand in for the password in this session.
+
+    The raw cookie is verified here first (`staff_auth.sign_in_cookie_claims`).
+    One that does not verify, or that the rules refuse, is audited once,
+    deleted, and hidden from streamlit-authenticator for the rest of the
+    session (LIBRARY_IGNORE_COOKIE makes its get_cookie return at once,
+    before decoding anything), so its login() only draws the form.
+    """
+    if st.session_state.get("authentication_status") or st.session_state.get(LIBRARY_IGNORE_COOKIE):
         return False
-    token = authenticator.cookie_controller.get_cookie()
-    if not token:
+    raw = st.context.cookies.get(ctx.settings.portal_cookie_name)
+    if raw is None:
         return False
+    claims = staff_auth.sign_in_cookie_claims(raw, cookie_key(ctx))
     with ctx.engine.begin() as conn:
-        allowed = staff_auth.cookie_allows_password_skip(
-            conn, token, cookie_hours=ctx.settings.portal_cookie_hours, now=now()
+        allowed = claims is not None and staff_auth.cookie_allows_password_skip(
+            conn, claims, cookie_hours=ctx.settings.portal_cookie_hours, now=now()
         )
         if not allowed:
-            audit.record(conn, "auth.cookie_refused", actor_type=audit.ACTOR_SYSTEM, remote_addr=remote_addr())
+            audit.record(
+                conn,
+                "auth.cookie_refused",
+                actor_type=audit.ACTOR_SYSTEM,
+                remote_addr=remote_addr(),
+                detail={"reason": "not_verified" if claims is None else "not_allowed"},
+            )
     if not allowed:
         st.session_state[LIBRARY_IGNORE_COOKIE] = True
-        authenticator.cookie_controller.delete_cookie()
+        st.session_state[DELETE_COOKIE_KEY] = True
     return allowed
 
 

@@ -9,14 +9,17 @@ from the S3 API. The media are made by the real processing pipeline
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
+import jwt
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from shared import totp
+from portal_ui.auth_gate import cookie_key
+from shared import audit, totp
 from shared.context import AppContext, build_context
 from shared.db.migrations import migrate
 from shared.settings import load_settings
@@ -27,7 +30,7 @@ from tests.support.portal_browser import WAIT_MS, enter_code, enter_password, sa
 from tests.support.portal_server import PortalServer
 from tests.support.processed_media import StoredMedium, store_photo, store_unprocessed, store_video
 from tests.support.s3 import REGION, MotoS3
-from tests.support.staff import StaffAccount, make_staff
+from tests.support.staff import StaffAccount, forget_used_codes, make_staff
 from tests.support.submissions import give_consent, submit
 
 pytestmark = [pytest.mark.e2e, pytest.mark.s3, pytest.mark.slow]
@@ -246,3 +249,58 @@ def test_first_request_of_a_fresh_server_to_a_page_address_is_refused(
     finally:
         context.close()
         server.stop()
+
+
+def crafted_cookies(setup: PortalSetup) -> dict[str, str]:
+    """Sign-in cookies that must not verify: other algorithms, other keys, bad claims, unknown or expired users."""
+    key = cookie_key(setup.ctx)
+    later = time.time() + 3600
+    username = setup.clinician.username
+    return {
+        "alg none": jwt.encode({"username": username, "exp_date": later}, None, algorithm="none"),
+        "HS512, our key": jwt.encode({"username": username, "exp_date": later}, key, algorithm="HS512"),
+        "HS512, another key": jwt.encode({"username": username, "exp_date": later}, "x" * 64, algorithm="HS512"),
+        "HS256, another key": jwt.encode({"username": username, "exp_date": later}, "y" * 64, algorithm="HS256"),
+        "garbage": "not-a-token%20at all",
+        "expired": jwt.encode({"username": username, "exp_date": time.time() - 60}, key, algorithm="HS256"),
+        "JWT exp passed": jwt.encode({"username": username, "exp_date": later, "exp": 1}, key, algorithm="HS256"),
+        "no expiry": jwt.encode({"username": username}, key, algorithm="HS256"),
+        "expiry not a number": jwt.encode({"username": username, "exp_date": "soon"}, key, algorithm="HS256"),
+        "unknown user": jwt.encode({"username": "nobody", "exp_date": later}, key, algorithm="HS256"),
+    }
+
+
+def refused_cookies(setup: PortalSetup) -> int:
+    with setup.ctx.engine.connect() as conn:
+        return len(audit.search(conn, action="auth.cookie_refused", limit=1000))
+
+
+@pytest.mark.filterwarnings("ignore:The HMAC key is:jwt.warnings.InsecureKeyLengthWarning")  # HS512 with our key
+def test_a_cookie_that_does_not_verify_counts_as_absent(portal: PortalSetup, browser: Browser) -> None:
+    """Whatever the cookie holds, the sign-in form shows, the refusal is audited once, the cookie is deleted."""
+    cookie_name = portal.ctx.settings.portal_cookie_name
+    for case, value in crafted_cookies(portal).items():
+        before = refused_cookies(portal)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        try:
+            context.add_cookies([{"name": cookie_name, "value": value, "url": portal.server.url}])
+            page = context.new_page()
+            page.goto(portal.server.url)
+            expect(page.get_by_role("textbox", name="Password"), case).to_be_visible(timeout=WAIT_MS)
+            settle(page)
+            expect(page.get_by_text("This app has encountered an error"), case).to_have_count(0)
+            expect(page.locator('[data-testid="stException"]'), case).to_have_count(0)
+            page.wait_for_function(f"() => !document.cookie.includes('{cookie_name}=')", timeout=WAIT_MS)
+            assert refused_cookies(portal) == before + 1, case
+            if case == "HS512, our key":  # sign-in still works, and the next session takes the new cookie
+                forget_used_codes(portal.ctx, portal.clinician)
+                enter_password(page, portal.clinician)
+                enter_code(page, portal.clinician.code())
+                expect(page.get_by_role("heading", name="Encounters")).to_be_visible(timeout=WAIT_MS)
+                page.wait_for_function(f"() => document.cookie.includes('{cookie_name}=')", timeout=WAIT_MS)
+                again = context.new_page()
+                again.goto(portal.server.url)
+                expect(again.get_by_role("textbox", name="6-digit code")).to_be_visible(timeout=WAIT_MS)
+                assert refused_cookies(portal) == before + 1, case
+        finally:
+            context.close()
