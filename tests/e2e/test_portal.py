@@ -225,10 +225,10 @@ def test_enrollment_from_the_one_time_link(portal: PortalSetup, browser_context:
     expect(page.get_by_role("heading", name="Encounters")).to_be_visible(timeout=WAIT_MS)
 
 
-def test_first_request_of_a_fresh_server_to_a_page_address_is_refused(
+def test_first_request_of_a_fresh_server_to_a_review_link_signs_in_and_opens_it(
     portal: PortalSetup, browser: Browser, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """Before any session has run portal_app.py, Streamlit runs a pages/ file on its own: its own gate must hold."""
+    """Before any session has run portal_app.py, Streamlit runs a pages/ file on its own: the page hands over."""
     environment = {
         "MIA_DATA_DIR": str(portal.ctx.settings.data_dir),
         "MIA_STORAGE_URL": portal.ctx.settings.storage_url,
@@ -240,12 +240,16 @@ def test_first_request_of_a_fresh_server_to_a_page_address_is_refused(
     context = browser.new_context()
     try:
         page = context.new_page()
-        page.goto(f"{server.url}/review?encounter={portal.encounter_id}")
-        expect(page.get_by_text("Sign in first").or_(page.get_by_role("textbox", name="Username")).first).to_be_visible(
-            timeout=WAIT_MS
-        )
+        link = f"{server.url}/review?encounter={portal.encounter_id}"
+        page.goto(link)
+        expect(page.get_by_role("textbox", name="Password")).to_be_visible(timeout=WAIT_MS)
         expect(page.get_by_text("Zebedee")).to_have_count(0)
         expect(page.locator(".mia-grid")).to_have_count(0)
+        forget_used_codes(portal.ctx, portal.clinician)
+        enter_password(page, portal.clinician)
+        enter_code(page, portal.clinician.code())
+        expect(page.get_by_role("heading", name="Zebedee Quartermain")).to_be_visible(timeout=WAIT_MS)
+        assert page.url == link
     finally:
         context.close()
         server.stop()
@@ -304,3 +308,40 @@ def test_a_cookie_that_does_not_verify_counts_as_absent(portal: PortalSetup, bro
                 assert refused_cookies(portal) == before + 1, case
         finally:
             context.close()
+
+
+def test_a_review_link_survives_sign_in(portal: PortalSetup, browser_context: BrowserContext) -> None:
+    """The link the README advertises, opened in a fresh browser: sign-in form first, then that review."""
+    link = f"{portal.server.url}/review?encounter={portal.encounter_id}"
+    page = browser_context.new_page()
+    page.goto(link)
+    expect(page.get_by_role("textbox", name="Password")).to_be_visible(timeout=WAIT_MS)
+    settle(page)
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+    expect(page.get_by_text("does not seem to exist")).to_have_count(0)
+    assert page.url == link
+    forget_used_codes(portal.ctx, portal.clinician)
+    enter_password(page, portal.clinician)
+    enter_code(page, portal.clinician.code())
+    expect(page.locator(".mia-grid")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_role("heading", name="Zebedee Quartermain")).to_be_visible()
+    settle(page)
+    assert page.url == link
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+
+
+def test_a_link_to_a_page_the_role_may_not_open_lands_home_with_a_notice(
+    portal: PortalSetup, browser_context: BrowserContext
+) -> None:
+    page = browser_context.new_page()
+    page.goto(f"{portal.server.url}/users")
+    expect(page.get_by_role("textbox", name="Password")).to_be_visible(timeout=WAIT_MS)
+    settle(page)
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+    forget_used_codes(portal.ctx, portal.clinician)
+    enter_password(page, portal.clinician)
+    enter_code(page, portal.clinician.code())
+    expect(page.get_by_role("heading", name="Encounters")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_text("“Users” is not open to your role (clinician)")).to_be_visible()
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+    expect(page.get_by_text("Not available")).to_have_count(0)
