@@ -17,7 +17,12 @@ from portal_ui.runtime import portal_context
 from shared.context import AppContext
 from shared.db.statuses import Role
 from shared.encounter_queries import Viewer, submission_counts
+from shared.settings import PROJECT_ROOT
 from shared.staff_auth import StaffUser
+
+# Served by the portal itself: a `:material/…:` icon here makes the browser
+# fetch it from Google's font server (offline: no icon; from an NHS network: a third party).
+PAGE_ICON = PROJECT_ROOT / "portal_ui" / "assets" / "portal-icon.png"
 
 
 def _sign_in_placeholder() -> None:
@@ -73,7 +78,7 @@ def _sidebar(ctx: AppContext, user: StaffUser) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="MIA clinician portal", page_icon=":material/medical_services:", layout="wide")
+    st.set_page_config(page_title="MIA clinician portal", page_icon=PAGE_ICON, layout="wide")
     ctx = portal_context()
     if ENROLL_PARAM in st.query_params:
         st.navigation([st.Page(_enrollment_page, title="Set up your account")], position="hidden").run()
