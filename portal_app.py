@@ -17,14 +17,46 @@ from portal_ui.runtime import portal_context
 from shared.context import AppContext
 from shared.db.statuses import Role
 from shared.encounter_queries import Viewer, submission_counts
+from shared.settings import PROJECT_ROOT
 from shared.staff_auth import StaffUser
+
+# Served by the portal itself: a `:material/…:` icon here makes the browser
+# fetch it from Google's font server (offline: no icon; from an NHS network: a third party).
+PAGE_ICON = PROJECT_ROOT / "portal_ui" / "assets" / "portal-icon.png"
 
 
 def _sign_in_placeholder() -> None:
-    """The only page registered before sign-in (never run: the gate draws the form itself).
+    """Every page registered before sign-in (never run: the gate draws the form itself).
 
-    Registering it keeps Streamlit in st.navigation mode, so no pages/ file is offered.
+    Registering pages keeps Streamlit in st.navigation mode, so no pages/ file is offered.
     """
+
+
+def _gate_pages() -> list[st.Page]:
+    """Before sign-in: the sign-in page, and a hidden stand-in at every page's address.
+
+    A link such as `review?encounter=ID` then finds a page (no "Page not
+    found"), keeps its address and query while the person signs in, and the
+    gate remembers it to open once both factors are accepted.
+    """
+    stand_ins = [
+        st.Page(_sign_in_placeholder, title=spec.title, url_path=spec.url_path, visibility="hidden")
+        for spec in navigation.PAGES
+    ]
+    return [st.Page(_sign_in_placeholder, title="Sign in", default=True), *stand_ins]
+
+
+def _open_requested_page(ctx: AppContext, user: StaffUser, pages: dict[str, st.Page], current: st.Page) -> None:
+    """After sign-in, go where the link pointed (with its query), or home with a notice if the role may not."""
+    requested = auth_gate.take_requested_page()
+    if requested is None:
+        return
+    target = pages.get(requested.url_path)
+    if target is None:
+        auth_gate.refuse_link(ctx, user, requested)
+        st.switch_page(next(iter(pages.values())))  # home, without the link's query
+    if target is not current or auth_gate.current_query() != requested.query:
+        st.switch_page(target, query_params=requested.query)
 
 
 def _enrollment_page() -> None:
@@ -46,7 +78,7 @@ def _sidebar(ctx: AppContext, user: StaffUser) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="MIA clinician portal", page_icon=":material/medical_services:", layout="wide")
+    st.set_page_config(page_title="MIA clinician portal", page_icon=PAGE_ICON, layout="wide")
     ctx = portal_context()
     if ENROLL_PARAM in st.query_params:
         st.navigation([st.Page(_enrollment_page, title="Set up your account")], position="hidden").run()
@@ -55,17 +87,19 @@ def main() -> None:
     credentials = auth_gate.load_credentials(ctx) if user is None else {"usernames": {}}
     authenticator = auth_gate.make_authenticator(ctx, credentials)
     if user is None:
-        st.navigation([st.Page(_sign_in_placeholder, title="Sign in")], position="hidden")
+        requested = st.navigation(_gate_pages(), position="hidden")
+        auth_gate.remember_requested_page(requested.url_path)
         auth_gate.render_sign_in(ctx, authenticator, credentials)
         return
-    if st.session_state.pop(auth_gate.ISSUE_COOKIE_KEY, False):
-        auth_gate.issue_cookie(authenticator, ctx.settings.portal_cookie_hours)
-    pages = [
-        st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path, default=index == 0)
+    auth_gate.settle_cookie(authenticator, ctx.settings.portal_cookie_hours)
+    pages = {
+        spec.url_path: st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path, default=index == 0)
         for index, spec in enumerate(navigation.pages_for(user.role))
-    ]
-    current = st.navigation(pages, position="top")
+    }
+    current = st.navigation(list(pages.values()), position="top")
+    _open_requested_page(ctx, user, pages, current)
     _sidebar(ctx, user)
+    auth_gate.show_notice()
     current.run()
 
 

@@ -67,12 +67,16 @@ if storage.source == "cloudwatch":
     st.caption("From CloudWatch's daily S3 storage metrics (published once a day by AWS).")
 else:
     st.caption("History rebuilt from the files recorded in the database; current totals measured from the store now.")
-growth = report.storage_weekly_growth
+last_week = report.storage_last_full_week
 ninety = next((row for row in report.storage_projection if row["days_ahead"] == 90), None)
 size_col, count_col, growth_col, projection_col = st.columns(4)
 size_col.metric("Stored now", tables.human_size(storage.current_bytes))
 count_col.metric("Objects now", f"{storage.current_objects:,}")
-growth_col.metric("Added last full week", tables.human_size(growth[-1]["bytes_added"]) if growth else "no data yet")
+growth_col.metric(
+    "Added last full week",
+    tables.human_size(last_week["bytes_added"]) if last_week else "no full week yet",
+    help=tables.week_span(last_week["week_start"]) if last_week else "Choose dates that take in a whole week.",
+)
 projection_col.metric(
     "In 90 days (projected)", tables.human_size(ninety["projected_bytes"]) if ninety else "no data yet"
 )
@@ -87,7 +91,10 @@ else:
     st.line_chart(objects, x="Day", y="Objects")
     table(objects, "objects by day", "objects-by-day")
 st.subheader("Growth and projection")
-st.caption("Projection: a straight line fitted to the last eight weeks of daily totals.")
+st.caption(
+    "Weeks run Monday to Sunday; a week that had not ended by the last day chosen is marked in progress. "
+    "Projection: a straight line fitted to the last eight weeks of daily totals."
+)
 table(tables.storage_growth(report), "weekly growth", "storage-growth")
 table(tables.storage_projection(report), "projection", "storage-projection")
 

@@ -15,12 +15,15 @@ step follows, and only then is the single, same answer given.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlencode
 
 import streamlit as st
 import streamlit_authenticator as stauth
+from streamlit.runtime.pages_manager import PagesManager
 from streamlit_authenticator.utilities import LoginError
 
 from portal_ui import navigation
@@ -32,6 +35,7 @@ from shared.staff_auth import StaffSession, StaffUser
 SESSION_KEY = "mia_session"
 PENDING_KEY = "mia_pending"
 NOTICE_KEY = "mia_notice"
+REQUESTED_KEY = "mia_requested_page"
 ISSUE_COOKIE_KEY = "mia_issue_cookie"
 DELETE_COOKIE_KEY = "mia_delete_cookie"
 LIBRARY_KEYS = ("authentication_status", "username", "name", "email", "roles")
@@ -43,6 +47,14 @@ SESSION_END_NOTICES = {
     "revoked": "You have been signed out: you signed out elsewhere, or your password or access changed.",
     "disabled": "Your account is not active any more. Ask a portal administrator if you need access.",
 }
+
+
+@dataclass(frozen=True)
+class RequestedPage:
+    """The page address (and query) a link opened before sign-in, to open once signed in."""
+
+    url_path: str
+    query: dict[str, list[str]]
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,26 @@ def issue_cookie(authenticator: stauth.Authenticate, cookie_hours: int) -> None:
         model.cookie_expiry_days = 0
 
 
+def settle_cookie(authenticator: stauth.Authenticate, cookie_hours: int) -> None:
+    """Once signed in: stop deleting an old cookie, and set a new one if the password was given in this session."""
+    st.session_state.pop(DELETE_COOKIE_KEY, None)
+    if st.session_state.pop(ISSUE_COOKIE_KEY, False):
+        issue_cookie(authenticator, cookie_hours)
+
+
+def _delete_cookie(authenticator: stauth.Authenticate) -> None:
+    """Ask the browser to drop the sign-in cookie: drawn at every sign-in run until signed in again.
+
+    The cookie component acts only once its frame has loaded; a rerun that
+    no longer draws it would cancel the deletion, so it stays on the page.
+    (The library's delete_cookie prints a KeyError to stdout when the
+    component has not reported the cookie; our logs are JSON lines.)
+    """
+    model = authenticator.cookie_controller.cookie_model
+    with contextlib.suppress(KeyError):
+        model.cookie_manager.delete(model.cookie_name)
+
+
 def _reset_library_state() -> None:
     for key in LIBRARY_KEYS:
         st.session_state[key] = None
@@ -107,7 +139,33 @@ def _notify(kind: str, text: str) -> None:
     st.session_state[NOTICE_KEY] = (kind, text)
 
 
-def _show_notice() -> None:
+def current_query() -> dict[str, list[str]]:
+    """This run's query parameters, every value of each (as st.switch_page takes them back)."""
+    return {name: st.query_params.get_all(name) for name in st.query_params}
+
+
+def remember_requested_page(url_path: str) -> None:
+    """Before sign-in: keep the page a link asked for (not the sign-in page, url_path "") and its query."""
+    if url_path:
+        st.session_state[REQUESTED_KEY] = RequestedPage(url_path, current_query())
+
+
+def take_requested_page() -> RequestedPage | None:
+    """Once signed in: the page asked for before sign-in, handed over once."""
+    requested = st.session_state.pop(REQUESTED_KEY, None)
+    return requested if isinstance(requested, RequestedPage) else None
+
+
+def refuse_link(ctx: AppContext, user: StaffUser, requested: RequestedPage) -> None:
+    """A link to a page the role may not open: audited like any refused page; the notice says why."""
+    page = navigation.PAGES_BY_URL.get(requested.url_path)
+    _record_page_refused(ctx, user, page.key if page else requested.url_path)
+    title = f"“{page.title}”" if page else "That page"
+    _notify("info", f"{title} is not open to your role ({user.role}), so you are on your home page instead.")
+
+
+def show_notice() -> None:
+    """A notice left for the next run (sign-in outcome, a link that could not be followed), shown once."""
     notice = st.session_state.pop(NOTICE_KEY, None)
     if notice:
         kind, text = notice
@@ -152,39 +210,71 @@ def require_page(page_key: str) -> StaffUser:
     ctx = portal_context()
     user = current_user(ctx)
     if user is None:
+        _hand_over_to_entry_point()
         st.title("Sign in first")
-        _show_notice()
+        show_notice()
         st.info("Sign in with your password and authenticator code to use the MIA portal.")
-        st.markdown("[Go to the sign-in page](./)")
+        st.markdown(f"[Go to the sign-in page]({_this_address(page_key)})")
         st.stop()
     if not navigation.allowed(page_key, user.role):
-        with ctx.engine.begin() as conn:
-            audit.record(
-                conn,
-                "page.refused",
-                actor_type=audit.ACTOR_USER,
-                actor_id=user.id,
-                remote_addr=remote_addr(),
-                detail={"page": page_key, "role": user.role},
-            )
+        _record_page_refused(ctx, user, page_key)
         st.title("Not available")
         st.error("Your role does not give access to this page.")
         st.stop()
     return user
 
 
+def _this_address(page_key: str) -> str:
+    """This page's address with its query, relative to the portal: signing in there comes back here."""
+    page = navigation.PAGES_BY_KEY.get(page_key)
+    query = urlencode(current_query(), doseq=True)
+    return f"./{page.url_path if page else ''}" + (f"?{query}" if query else "")
+
+
+def _hand_over_to_entry_point() -> None:
+    """On a fresh server, let portal_app.py's gate answer a page address instead of the page alone.
+
+    Until some session has run portal_app.py (whose st.navigation switches
+    the process out of Streamlit's pages-directory mode), a request to
+    `review?encounter=ID` runs pages/review.py by itself. Switching the mode
+    here, as that first st.navigation call would, and running again gives
+    the same request to the entry point: the sign-in form at this address,
+    and the link followed after sign-in. Only a session's first run is run
+    again (it has no widget events a rerun would drop); any other gets the
+    "Sign in first" link back to this address, which now reaches the gate.
+    """
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        if not len(st.session_state):
+            st.rerun()
+
+
+def _record_page_refused(ctx: AppContext, user: StaffUser, page_key: str) -> None:
+    with ctx.engine.begin() as conn:
+        audit.record(
+            conn,
+            "page.refused",
+            actor_type=audit.ACTOR_USER,
+            actor_id=user.id,
+            remote_addr=remote_addr(),
+            detail={"page": page_key, "role": user.role},
+        )
+
+
 def render_sign_in(ctx: AppContext, authenticator: stauth.Authenticate, credentials: dict[str, Any]) -> None:
     """The sign-in page: password step (or cookie), then the code step."""
     st.title("MIA clinician portal")
     st.caption("Medical Image Acquisition · for NHS staff")
-    _show_notice()
-    if st.session_state.pop(DELETE_COOKIE_KEY, False):
-        authenticator.cookie_controller.delete_cookie()
+    show_notice()
     pending = st.session_state.get(PENDING_KEY)
-    if not isinstance(pending, PendingSignIn):
+    password_step = not isinstance(pending, PendingSignIn)
+    if password_step:
         pending = _password_step(ctx, authenticator, credentials)
-        if pending is None:
-            return
+    if st.session_state.get(DELETE_COOKIE_KEY):
+        _delete_cookie(authenticator)
+    if pending is None:
+        return
+    if password_step:
         st.session_state[PENDING_KEY] = pending
         if not pending.via_cookie:
             st.rerun()  # show the code form on its own
@@ -192,21 +282,35 @@ def render_sign_in(ctx: AppContext, authenticator: stauth.Authenticate, credenti
 
 
 def _cookie_stands_in(ctx: AppContext, authenticator: stauth.Authenticate) -> bool:
-    """Whether a sign-in cookie may stand in for the password in this session (refused ones are dropped)."""
-    if st.session_state.get("authentication_status"):
+    """Whether a sign-in cookie may stand in for the password in this session.
+
+    The raw cookie is verified here first (`staff_auth.sign_in_cookie_claims`).
+    One that does not verify, or that the rules refuse, is audited once,
+    deleted, and hidden from streamlit-authenticator for the rest of the
+    session (LIBRARY_IGNORE_COOKIE makes its get_cookie return at once,
+    before decoding anything), so its login() only draws the form.
+    """
+    if st.session_state.get("authentication_status") or st.session_state.get(LIBRARY_IGNORE_COOKIE):
         return False
-    token = authenticator.cookie_controller.get_cookie()
-    if not token:
+    raw = st.context.cookies.get(ctx.settings.portal_cookie_name)
+    if raw is None:
         return False
+    claims = staff_auth.sign_in_cookie_claims(raw, cookie_key(ctx))
     with ctx.engine.begin() as conn:
-        allowed = staff_auth.cookie_allows_password_skip(
-            conn, token, cookie_hours=ctx.settings.portal_cookie_hours, now=now()
+        allowed = claims is not None and staff_auth.cookie_allows_password_skip(
+            conn, claims, cookie_hours=ctx.settings.portal_cookie_hours, now=now()
         )
         if not allowed:
-            audit.record(conn, "auth.cookie_refused", actor_type=audit.ACTOR_SYSTEM, remote_addr=remote_addr())
+            audit.record(
+                conn,
+                "auth.cookie_refused",
+                actor_type=audit.ACTOR_SYSTEM,
+                remote_addr=remote_addr(),
+                detail={"reason": "not_verified" if claims is None else "not_allowed"},
+            )
     if not allowed:
         st.session_state[LIBRARY_IGNORE_COOKIE] = True
-        authenticator.cookie_controller.delete_cookie()
+        st.session_state[DELETE_COOKIE_KEY] = True
     return allowed
 
 

@@ -37,6 +37,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("account", "pages/account.py", "My account", ":material/account_circle:", "account", EVERYONE),
 )
 PAGES_BY_KEY = {page.key: page for page in PAGES}
+PAGES_BY_URL = {page.url_path: page for page in PAGES}
 
 
 def pages_for(role: str) -> list[PageSpec]:

@@ -74,8 +74,18 @@ def objects_by_day(report: UsageReport) -> pd.DataFrame:
     return rows.rename(columns={"day": "Day", "objects": "Objects"})
 
 
+def week_span(week_start: dt.date) -> str:
+    """'Monday 9 November to Sunday 15 November 2026', for the week starting that Monday."""
+    sunday = week_start + dt.timedelta(days=6)
+    return f"Monday {week_start.day} {week_start:%B} to Sunday {sunday.day} {sunday:%B %Y}"
+
+
 def storage_growth(report: UsageReport) -> pd.DataFrame:
-    frame = _frame(report.storage_weekly_growth, {"week_start": "Week starting", "bytes_added": "Bytes added"})
+    frame = _frame(
+        report.storage_weekly_growth,
+        {"week_start": "Week starting", "bytes_added": "Bytes added", "full_week": "Week"},
+    )
+    frame["Week"] = frame["Week"].map({True: "full", False: "in progress"})
     frame["Added"] = frame["Bytes added"].map(human_size)
     return frame
 

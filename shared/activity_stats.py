@@ -49,6 +49,11 @@ class DateRange:
             raise ValueError("The end date is before the start date.")
         return cls(first, last + dt.timedelta(days=1))
 
+    @property
+    def last_day(self) -> dt.date:
+        """The range's last day (`end` is exclusive)."""
+        return self.end - dt.timedelta(days=1)
+
     def contains(self, column: Any) -> ColumnElement[bool]:
         start = dt.datetime.combine(self.start, dt.time())
         end = dt.datetime.combine(self.end, dt.time())

@@ -12,10 +12,12 @@ every sign-in cookie issued before it, on the server.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import jwt
 from sqlalchemy import Connection, or_, select, update
 
 from shared import audit, totp
@@ -29,6 +31,7 @@ MAX_FAILURES = 5
 LOCKOUT = dt.timedelta(minutes=15)
 THROTTLE_FROM = 3  # failures before sign-in starts pausing briefly
 THROTTLE_BASE = dt.timedelta(seconds=30)
+COOKIE_ALGORITHM = "HS256"  # what streamlit-authenticator 0.4.2 signs its cookie with
 
 SIGN_IN_FAILED = (
     "Sign-in failed. The username, password or code is not right, or sign-in to this account is paused "
@@ -245,13 +248,39 @@ def sign_out(conn: Connection, user_id: str, *, now: dt.datetime, remote_addr: s
     audit.record(conn, "auth.signed_out", actor_type=audit.ACTOR_USER, actor_id=user_id, remote_addr=remote_addr)
 
 
+def _is_time(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def sign_in_cookie_claims(raw: str | None, key: str) -> dict[str, Any] | None:
+    """The claims of a sign-in cookie that verifies (HS256 with our key, username and expiry), else None.
+
+    Checked before streamlit-authenticator sees the cookie: 0.4.2 decodes it
+    catching only DecodeError and InvalidSignatureError, so a token in
+    another algorithm (`alg: none`, HS512), with a JWT `exp` in the past, or
+    without `exp_date` raised out of its login() and broke the page. Any
+    failure here means "no cookie", never an error.
+    """
+    if raw is None:
+        return None
+    try:
+        claims = jwt.decode(raw, key, algorithms=[COOKIE_ALGORITHM])
+    except jwt.PyJWTError:
+        return None
+    if not isinstance(claims.get("username"), str) or not _is_time(claims.get("exp_date")):
+        return None
+    return claims
+
+
 def cookie_issued_at(token: Mapping[str, Any], cookie_hours: int) -> dt.datetime | None:
     """streamlit-authenticator's cookie holds only username and expiry; issue time = expiry - lifetime."""
     expires = token.get("exp_date")
-    if not isinstance(expires, int | float) or isinstance(expires, bool):
+    if not _is_time(expires):
         return None
-    issued = float(expires) - cookie_hours * 3600
-    return dt.datetime.fromtimestamp(issued, dt.UTC).replace(tzinfo=None)
+    try:
+        return dt.datetime.fromtimestamp(float(expires) - cookie_hours * 3600, dt.UTC).replace(tzinfo=None)
+    except (OverflowError, OSError, ValueError):  # a time no calendar holds
+        return None
 
 
 def cookie_allows_password_skip(

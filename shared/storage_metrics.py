@@ -10,6 +10,7 @@ store itself.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ ALL_STORAGE_TYPES = "AllStorageTypes"
 EMBEDDED_STORAGE_TYPE = "Filesystem"
 PROJECTION_HORIZONS_DAYS = (30, 90, 365)
 FIT_WINDOW_DAYS = 56
+WEEK = dt.timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -169,17 +171,36 @@ def daily_totals(daily_bytes: list[dict[str, Any]]) -> list[tuple[dt.date, float
     return sorted(totals.items())
 
 
-def weekly_growth(totals: list[tuple[dt.date, float]]) -> list[dict[str, Any]]:
-    """Bytes added in each ISO week: last value of the week minus last value of the week before."""
-    week_end_values: dict[dt.date, float] = {}
-    for day, value in totals:
-        week_end_values[day - dt.timedelta(days=day.weekday())] = value
-    rows, previous = [], None
-    for week, value in sorted(week_end_values.items()):
-        if previous is not None:
-            rows.append({"week_start": week, "bytes_added": int(value - previous)})
-        previous = value
+def total_on(totals: list[tuple[dt.date, float]], day: dt.date) -> float:
+    """The total as it stood at the end of `day`: the latest figure on or before it (a total carries forward)."""
+    index = bisect.bisect_right([known for known, _ in totals], day)
+    return totals[index - 1][1] if index else 0.0
+
+
+def weekly_growth(totals: list[tuple[dt.date, float]], last_day: dt.date) -> list[dict[str, Any]]:
+    """Bytes added in each ISO week up to `last_day`: its total at Sunday (or `last_day`) minus the Sunday before.
+
+    Every week after the first known figure's week gets a row (a week with
+    nothing new adds 0). `full_week` is False for the week still in progress
+    on `last_day`: its figure covers only the days so far, so it is no
+    week's growth to quote.
+    """
+    if not totals:
+        return []
+    rows = []
+    week = totals[0][0] - dt.timedelta(days=totals[0][0].weekday()) + WEEK
+    while week <= last_day:
+        sunday = week + WEEK - dt.timedelta(days=1)
+        before = total_on(totals, week - dt.timedelta(days=1))
+        after = total_on(totals, min(sunday, last_day))
+        rows.append({"week_start": week, "bytes_added": int(after - before), "full_week": sunday <= last_day})
+        week += WEEK
     return rows
+
+
+def last_full_week(weekly: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The growth row of the latest ISO week that ended on or before the range's last day, if one is known."""
+    return next((row for row in reversed(weekly) if row["full_week"]), None)
 
 
 def projection(

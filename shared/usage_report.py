@@ -18,6 +18,7 @@ from shared.storage_metrics import (
     cloudwatch_series,
     daily_totals,
     embedded_series,
+    last_full_week,
     make_cloudwatch_client,
     projection,
     weekly_growth,
@@ -29,7 +30,8 @@ class UsageReport:
     date_range: stats.DateRange
     period: str
     storage: StorageSeries
-    storage_weekly_growth: list[dict[str, Any]]
+    storage_weekly_growth: list[dict[str, Any]]  # week_start, bytes_added, full_week
+    storage_last_full_week: dict[str, Any] | None  # the row of the latest week ended by the range's last day
     storage_projection: list[dict[str, Any]]
     stage_counts: list[dict[str, Any]]
     funnel: list[dict[str, Any]]
@@ -52,12 +54,14 @@ def storage_series(ctx: AppContext, date_range: stats.DateRange) -> StorageSerie
 def build_usage_report(ctx: AppContext, date_range: stats.DateRange, period: str = "day") -> UsageReport:
     storage = storage_series(ctx, date_range)
     totals = daily_totals(storage.daily_bytes)
+    weekly = weekly_growth(totals, date_range.last_day)
     with ctx.engine.connect() as conn:
         return UsageReport(
             date_range=date_range,
             period=period,
             storage=storage,
-            storage_weekly_growth=weekly_growth(totals),
+            storage_weekly_growth=weekly,
+            storage_last_full_week=last_full_week(weekly),
             storage_projection=projection(totals),
             stage_counts=stats.stage_counts(conn, date_range, period),
             funnel=stats.funnel(conn, date_range),

@@ -9,14 +9,17 @@ from the S3 API. The media are made by the real processing pipeline
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
+import jwt
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from shared import totp
+from portal_ui.auth_gate import cookie_key
+from shared import audit, totp
 from shared.context import AppContext, build_context
 from shared.db.migrations import migrate
 from shared.settings import load_settings
@@ -27,7 +30,7 @@ from tests.support.portal_browser import WAIT_MS, enter_code, enter_password, sa
 from tests.support.portal_server import PortalServer
 from tests.support.processed_media import StoredMedium, store_photo, store_unprocessed, store_video
 from tests.support.s3 import REGION, MotoS3
-from tests.support.staff import StaffAccount, make_staff
+from tests.support.staff import StaffAccount, forget_used_codes, make_staff
 from tests.support.submissions import give_consent, submit
 
 pytestmark = [pytest.mark.e2e, pytest.mark.s3, pytest.mark.slow]
@@ -222,10 +225,10 @@ def test_enrollment_from_the_one_time_link(portal: PortalSetup, browser_context:
     expect(page.get_by_role("heading", name="Encounters")).to_be_visible(timeout=WAIT_MS)
 
 
-def test_first_request_of_a_fresh_server_to_a_page_address_is_refused(
+def test_first_request_of_a_fresh_server_to_a_review_link_signs_in_and_opens_it(
     portal: PortalSetup, browser: Browser, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    """Before any session has run portal_app.py, Streamlit runs a pages/ file on its own: its own gate must hold."""
+    """Before any session has run portal_app.py, Streamlit runs a pages/ file on its own: the page hands over."""
     environment = {
         "MIA_DATA_DIR": str(portal.ctx.settings.data_dir),
         "MIA_STORAGE_URL": portal.ctx.settings.storage_url,
@@ -237,12 +240,108 @@ def test_first_request_of_a_fresh_server_to_a_page_address_is_refused(
     context = browser.new_context()
     try:
         page = context.new_page()
-        page.goto(f"{server.url}/review?encounter={portal.encounter_id}")
-        expect(page.get_by_text("Sign in first").or_(page.get_by_role("textbox", name="Username")).first).to_be_visible(
-            timeout=WAIT_MS
-        )
+        link = f"{server.url}/review?encounter={portal.encounter_id}"
+        page.goto(link)
+        expect(page.get_by_role("textbox", name="Password")).to_be_visible(timeout=WAIT_MS)
         expect(page.get_by_text("Zebedee")).to_have_count(0)
         expect(page.locator(".mia-grid")).to_have_count(0)
+        forget_used_codes(portal.ctx, portal.clinician)
+        enter_password(page, portal.clinician)
+        enter_code(page, portal.clinician.code())
+        expect(page.get_by_role("heading", name="Zebedee Quartermain")).to_be_visible(timeout=WAIT_MS)
+        assert page.url == link
     finally:
         context.close()
         server.stop()
+
+
+def crafted_cookies(setup: PortalSetup) -> dict[str, str]:
+    """Sign-in cookies that must not verify: other algorithms, other keys, bad claims, unknown or expired users."""
+    key = cookie_key(setup.ctx)
+    later = time.time() + 3600
+    username = setup.clinician.username
+    return {
+        "alg none": jwt.encode({"username": username, "exp_date": later}, None, algorithm="none"),
+        "HS512, our key": jwt.encode({"username": username, "exp_date": later}, key, algorithm="HS512"),
+        "HS512, another key": jwt.encode({"username": username, "exp_date": later}, "x" * 64, algorithm="HS512"),
+        "HS256, another key": jwt.encode({"username": username, "exp_date": later}, "y" * 64, algorithm="HS256"),
+        "garbage": "not-a-token%20at all",
+        "expired": jwt.encode({"username": username, "exp_date": time.time() - 60}, key, algorithm="HS256"),
+        "JWT exp passed": jwt.encode({"username": username, "exp_date": later, "exp": 1}, key, algorithm="HS256"),
+        "no expiry": jwt.encode({"username": username}, key, algorithm="HS256"),
+        "expiry not a number": jwt.encode({"username": username, "exp_date": "soon"}, key, algorithm="HS256"),
+        "unknown user": jwt.encode({"username": "nobody", "exp_date": later}, key, algorithm="HS256"),
+    }
+
+
+def refused_cookies(setup: PortalSetup) -> int:
+    with setup.ctx.engine.connect() as conn:
+        return len(audit.search(conn, action="auth.cookie_refused", limit=1000))
+
+
+@pytest.mark.filterwarnings("ignore:The HMAC key is:jwt.warnings.InsecureKeyLengthWarning")  # HS512 with our key
+def test_a_cookie_that_does_not_verify_counts_as_absent(portal: PortalSetup, browser: Browser) -> None:
+    """Whatever the cookie holds, the sign-in form shows, the refusal is audited once, the cookie is deleted."""
+    cookie_name = portal.ctx.settings.portal_cookie_name
+    for case, value in crafted_cookies(portal).items():
+        before = refused_cookies(portal)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        try:
+            context.add_cookies([{"name": cookie_name, "value": value, "url": portal.server.url}])
+            page = context.new_page()
+            page.goto(portal.server.url)
+            expect(page.get_by_role("textbox", name="Password"), case).to_be_visible(timeout=WAIT_MS)
+            settle(page)
+            expect(page.get_by_text("This app has encountered an error"), case).to_have_count(0)
+            expect(page.locator('[data-testid="stException"]'), case).to_have_count(0)
+            page.wait_for_function(f"() => !document.cookie.includes('{cookie_name}=')", timeout=WAIT_MS)
+            assert refused_cookies(portal) == before + 1, case
+            if case == "HS512, our key":  # sign-in still works, and the next session takes the new cookie
+                forget_used_codes(portal.ctx, portal.clinician)
+                enter_password(page, portal.clinician)
+                enter_code(page, portal.clinician.code())
+                expect(page.get_by_role("heading", name="Encounters")).to_be_visible(timeout=WAIT_MS)
+                page.wait_for_function(f"() => document.cookie.includes('{cookie_name}=')", timeout=WAIT_MS)
+                again = context.new_page()
+                again.goto(portal.server.url)
+                expect(again.get_by_role("textbox", name="6-digit code")).to_be_visible(timeout=WAIT_MS)
+                assert refused_cookies(portal) == before + 1, case
+        finally:
+            context.close()
+
+
+def test_a_review_link_survives_sign_in(portal: PortalSetup, browser_context: BrowserContext) -> None:
+    """The link the README advertises, opened in a fresh browser: sign-in form first, then that review."""
+    link = f"{portal.server.url}/review?encounter={portal.encounter_id}"
+    page = browser_context.new_page()
+    page.goto(link)
+    expect(page.get_by_role("textbox", name="Password")).to_be_visible(timeout=WAIT_MS)
+    settle(page)
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+    expect(page.get_by_text("does not seem to exist")).to_have_count(0)
+    assert page.url == link
+    forget_used_codes(portal.ctx, portal.clinician)
+    enter_password(page, portal.clinician)
+    enter_code(page, portal.clinician.code())
+    expect(page.locator(".mia-grid")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_role("heading", name="Zebedee Quartermain")).to_be_visible()
+    settle(page)
+    assert page.url == link
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+
+
+def test_a_link_to_a_page_the_role_may_not_open_lands_home_with_a_notice(
+    portal: PortalSetup, browser_context: BrowserContext
+) -> None:
+    page = browser_context.new_page()
+    page.goto(f"{portal.server.url}/users")
+    expect(page.get_by_role("textbox", name="Password")).to_be_visible(timeout=WAIT_MS)
+    settle(page)
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+    forget_used_codes(portal.ctx, portal.clinician)
+    enter_password(page, portal.clinician)
+    enter_code(page, portal.clinician.code())
+    expect(page.get_by_role("heading", name="Encounters")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_text("“Users” is not open to your role (clinician)")).to_be_visible()
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+    expect(page.get_by_text("Not available")).to_have_count(0)

@@ -170,6 +170,10 @@ def test_cookie_re_login_skips_only_the_password_and_dies_at_logout(ctx: AppCont
         {"username": "nobody", "exp_date": unix_time(utcnow()) + 3600},
         {"username": "drjones", "exp_date": unix_time(utcnow()) - 1},  # expired
         {"username": "drjones", "exp_date": unix_time(utcnow()) + 100 * 3600},  # outlives the policy
+        {"username": "drjones", "exp_date": float("inf")},  # no calendar holds these
+        {"username": "drjones", "exp_date": 1e308},
+        {"username": "drjones", "exp_date": float("nan")},
+        {"username": "drjones", "exp_date": True},
     ],
 )
 def test_malformed_expired_or_foreign_cookies_are_refused(sqlite_ctx: AppContext, token: dict | None) -> None:
@@ -190,3 +194,34 @@ def test_cookie_signature_is_checked_with_the_configured_key(sqlite_ctx: AppCont
     forged = jwt.encode(claims, "another-32-byte-key-that-is-not-ours", algorithm="HS256")
     with pytest.raises(jwt.InvalidSignatureError):
         jwt.decode(forged, key, algorithms=["HS256"])
+
+
+@pytest.mark.filterwarnings("ignore:The HMAC key is:jwt.warnings.InsecureKeyLengthWarning")  # HS512 with our key
+def test_only_an_hs256_cookie_signed_with_our_key_verifies(sqlite_ctx: AppContext) -> None:
+    """Everything else is None, never an exception: streamlit-authenticator 0.4.2 raised on several of these."""
+    from portal_ui.auth_gate import cookie_key
+
+    key = cookie_key(sqlite_ctx)
+    claims = cookie_token("drjones", utcnow())
+    genuine = jwt.encode(claims, key, algorithm="HS256")
+    assert staff_auth.sign_in_cookie_claims(genuine, key) == claims
+    refused = [
+        None,
+        "",
+        "garbage",
+        "a.b.c",
+        genuine[:-4],  # signature cut short
+        jwt.encode(claims, None, algorithm="none"),
+        jwt.encode(claims, key, algorithm="HS512"),
+        jwt.encode(claims, "x" * 64, algorithm="HS512"),
+        jwt.encode(claims, "y" * 64, algorithm="HS256"),
+        jwt.encode({**claims, "exp": 1}, key, algorithm="HS256"),  # a JWT expiry in the past
+        jwt.encode({**claims, "nbf": 4_000_000_000}, key, algorithm="HS256"),  # not valid yet
+        jwt.encode({"username": "drjones"}, key, algorithm="HS256"),
+        jwt.encode({"exp_date": claims["exp_date"]}, key, algorithm="HS256"),
+        jwt.encode({"username": 7, "exp_date": claims["exp_date"]}, key, algorithm="HS256"),
+        jwt.encode({"username": "drjones", "exp_date": "soon"}, key, algorithm="HS256"),
+        jwt.api_jws.encode(b"[1, 2]", key, algorithm="HS256"),  # not a JSON object
+    ]
+    for token in refused:
+        assert staff_auth.sign_in_cookie_claims(token, key) is None, token

@@ -139,7 +139,11 @@ def test_embedded_storage_history_and_current_totals(seeded: AppContext) -> None
     assert [r["objects"] for r in series.daily_objects] == [1, 7, 11, 14]
     assert (series.current_bytes, series.current_objects) == (1024, 2)
     # Sunday 1 November closes the week of 26 October at the 1 MB baseline
-    assert weekly_growth(daily_totals(series.daily_bytes)) == [
-        {"week_start": D(2026, 11, 2), "bytes_added": 297_100_000},
-        {"week_start": D(2026, 11, 9), "bytes_added": 2_025_000_000},
+    # (Monday 30 November is the range's last day: that week is in progress)
+    assert weekly_growth(daily_totals(series.daily_bytes), NOVEMBER.last_day) == [
+        {"week_start": D(2026, 11, 2), "bytes_added": 297_100_000, "full_week": True},
+        {"week_start": D(2026, 11, 9), "bytes_added": 2_025_000_000, "full_week": True},
+        {"week_start": D(2026, 11, 16), "bytes_added": 0, "full_week": True},
+        {"week_start": D(2026, 11, 23), "bytes_added": 0, "full_week": True},
+        {"week_start": D(2026, 11, 30), "bytes_added": 0, "full_week": False},
     ]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from portal_ui.auth_gate import SESSION_KEY
+from portal_ui.auth_gate import REQUESTED_KEY, SESSION_KEY, RequestedPage
 from shared import audit
 from shared.context import AppContext
-from tests.support.portal import open_page, run_page_alone, sign_in, texts
+from tests.support.factories import make_encounter
+from tests.support.portal import new_app, open_page, run_page_alone, sign_in, texts
 from tests.support.staff import make_staff
 
 CLINICIAN_PAGES = ["pages/encounters.py", "pages/register_encounter.py", "pages/review.py", "pages/account.py"]
@@ -44,3 +45,33 @@ def test_each_role_sees_its_pages_and_is_refused_the_others(
     with sqlite_portal.engine.connect() as conn:
         refused = audit.search(conn, action="page.refused", actor_id=account.user_id)
     assert len(refused) == len(ALL_PAGES) - len(allowed)
+
+
+def signed_in_after_a_link(account, requested: RequestedPage):  # type: ignore[no-untyped-def]
+    """A session that opened `requested` before signing in (the gate remembered it; Chromium proves that part)."""
+    at = new_app()
+    at.session_state[REQUESTED_KEY] = requested
+    return sign_in(account, at)
+
+
+def test_the_page_a_link_asked_for_opens_after_sign_in(sqlite_portal: AppContext) -> None:
+    account = make_staff(sqlite_portal, "drjones")
+    invite = make_encounter(sqlite_portal, account.user_id)
+    at = signed_in_after_a_link(account, RequestedPage("review", {"encounter": [invite.encounter_id]}))
+    assert texts(at).splitlines()[0] == "Zebedee Quartermain"  # the review page of that encounter
+    assert at.query_params["encounter"] == invite.encounter_id
+    assert REQUESTED_KEY not in at.session_state  # followed once
+
+
+def test_a_link_to_a_page_the_role_may_not_open_lands_home_with_a_notice(sqlite_portal: AppContext) -> None:
+    account = make_staff(sqlite_portal, "drjones")
+    at = signed_in_after_a_link(account, RequestedPage("users", {"user": ["someone"]}))
+    page = texts(at)
+    assert "“Users” is not open to your role (clinician), so you are on your home page instead." in page
+    assert "Encounters" in page and not at.exception
+    assert "user" not in at.query_params
+    with sqlite_portal.engine.connect() as conn:
+        (refused,) = audit.search(conn, action="page.refused", actor_id=account.user_id)
+    assert '"page": "users"' in refused["detail"]
+    at.run()
+    assert "is not open to your role" not in texts(at)  # said once

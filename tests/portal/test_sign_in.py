@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select, update
 
+from portal_ui import navigation
 from portal_ui.auth_gate import SESSION_KEY
 from shared import audit
 from shared.context import AppContext
@@ -121,6 +122,8 @@ def test_authenticated_by_the_library_but_without_a_code_sees_nothing(portal: Ap
         page = texts(alone)
         assert "Sign in first" in page, path
         assert "Zebedee" not in page and not alone.dataframe, path
+        url_path = next(spec.url_path for spec in navigation.PAGES if spec.path == path)
+        assert f"[Go to the sign-in page](./{url_path}?encounter={invite.encounter_id})" in page, path  # and back
 
 
 def test_sign_out_ends_the_session_on_the_server(sqlite_portal: AppContext) -> None:

@@ -82,3 +82,20 @@ def test_clinicians_and_admins_cannot_open_the_usage_page(sqlite_portal: AppCont
         alone = run_page_alone("pages/usage.py", {SESSION_KEY: at.session_state[SESSION_KEY]})
         assert "Your role does not give access to this page." in texts(alone)
         assert not alone.dataframe and not alone.metric
+
+
+@pytest.mark.parametrize(
+    ("last_day", "expected", "in_progress"),
+    [
+        (dt.date(2026, 11, 12), "283.3 MiB", "2026-11-09"),  # a Thursday: 2–8 November, not the week so far
+        (dt.date(2026, 11, 15), "1.9 GiB", None),  # a Sunday: the week ending that day counts
+    ],
+)
+def test_added_last_full_week_is_the_last_week_that_ended(manager_page, last_day, expected, in_progress) -> None:  # type: ignore[no-untyped-def]
+    at = widget(manager_page.date_input, "Dates").set_value((NOVEMBER[0], last_day)).run()
+    assert not at.exception, at.exception
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert metrics["Added last full week"] == expected
+    growth = frame(at, "Bytes added")
+    shown_in_progress = [str(day)[:10] for day in growth.loc[growth["Week"] == "in progress", "Week starting"]]
+    assert shown_in_progress == ([in_progress] if in_progress else [])

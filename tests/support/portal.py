@@ -2,10 +2,12 @@
 
 AppTest cannot render custom components, so streamlit-authenticator's cookie
 manager renders nothing and its cookie re-login never happens here (AppTest's
-`st.context.cookies` is a stand-in the library cannot decode); the cookie
-path is covered by the unit tests of `shared.staff_auth` and the Chromium
-test. With a `pages/` directory, AppTest runs a switched-to page on its own
-(without `portal_app.py`), so page tests also prove each page's own gate.
+`st.context.cookies` is a mock whose value does not verify: each AppTest
+session records one `auth.cookie_refused`); the cookie path is covered by
+the tests of `shared.staff_auth` and the Chromium tests. AppTest starts
+every run in Streamlit's pages-directory mode, so it runs a switched-to page
+on its own (without `portal_app.py`), and page tests also prove each page's
+own gate.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def enter_code(at: AppTest, code: str) -> AppTest:
 
 def sign_in(account: StaffAccount, at: AppTest | None = None, code: str | None = None) -> AppTest:
     """A fresh session signed in with password and the current code."""
-    at = at or new_app()
+    at = at if at is not None else new_app()  # an AppTest that has not run is falsy (no elements yet)
     at.run()
     enter_password(at, account.username, account.password)
     enter_code(at, code or account.code())
