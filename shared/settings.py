@@ -60,6 +60,7 @@ class Settings:
     portal_idle_minutes: int
     patient_session_minutes: int = 60
     trust_proxy_headers: bool = False
+    upload_min_bytes_per_second: int = 512
 
     @property
     def is_production(self) -> bool:
@@ -218,4 +219,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "MIA_PATIENT_SESSION_MINUTES", get("MIA_PATIENT_SESSION_MINUTES", "60"), maximum=12 * 60
         ),
         trust_proxy_headers=_boolean("MIA_TRUST_PROXY_HEADERS", get("MIA_TRUST_PROXY_HEADERS", "false")),
+        upload_min_bytes_per_second=parse_size("MIA_UPLOAD_MIN_RATE", get("MIA_UPLOAD_MIN_RATE", "512")),
     )

@@ -24,6 +24,7 @@ from patient_upload.tus.body import (
     BodyReader,
     BodyTooLong,
     HeadSniffer,
+    RateFloor,
     StreamResult,
     copy_spool,
     spool_verified,
@@ -205,7 +206,8 @@ async def receive(request: web.Request, state: AppState, upload: Upload, client_
         async def open_appender() -> AsyncAppender:
             return await state.store.open_appender(upload.storage_key, upload.storage_ref, current)
 
-        reader = BodyReader(request.content, remaining, state.read_idle_timeout)
+        floor = RateFloor(state.min_body_rate, state.body_rate_window)
+        reader = BodyReader(request.content, remaining, state.read_idle_timeout, floor)
         if checksum is None:
             result = await stream_to_store(reader, sniffer, open_appender, lambda: not lock.lost)
         else:
@@ -217,8 +219,10 @@ async def receive(request: web.Request, state: AppState, upload: Upload, client_
             raise BodyTooLong()
         if new_offset == upload.length:
             await finish(state, upload, remote_addr)
-        if result.disconnected:
-            log.info("client went away mid-body", extra={"upload_id": upload.id, "offset": new_offset})
+        if reader.disconnected:
+            log.info(
+                "body ended early", extra={"upload_id": upload.id, "offset": new_offset, "reason": reader.ended_by}
+            )
         return new_offset
 
 

@@ -438,6 +438,67 @@ async def test_a_stalled_connection_is_ended_and_the_upload_resumes(
     assert upload_row(upload_ctx, url).status == UploadStatus.COMPLETE
 
 
+# A short window and a high floor so that the rate tests take seconds (the service's own: 512 B/s over 30 s).
+TEST_FLOOR = 8 * 1024
+TEST_WINDOW = 1.0
+
+
+def sha256_checksum(chunk: bytes) -> str:
+    return f"sha256 {base64.b64encode(hashlib.sha256(chunk).digest()).decode()}"
+
+
+@pytest.mark.parametrize("checksummed", [False, True], ids=["streamed", "checksummed"])
+async def test_a_body_slower_than_the_floor_is_cut_off_and_frees_the_lock(
+    aiohttp_client: ClientFactory, upload_ctx: AppContext, checksummed: bool
+) -> None:
+    """A client that drips a few bytes now and then is never silent, yet would hold the upload's lock for ever.
+
+    It is ended like a silent one: a streamed body keeps what arrived, a checksummed one keeps nothing (it
+    cannot be verified), and either way the next PATCH gets the lock.
+    """
+    client = await app_client(aiohttp_client, upload_ctx, min_body_rate=TEST_FLOOR, body_rate_window=TEST_WINDOW)
+    patient = await patient_factory(aiohttp_client, client, upload_ctx)()
+    data = jpeg_payload(300_000)
+    url = await patient.create_url(len(data))
+    sent = 100_000
+
+    async def drips() -> AsyncIterator[bytes]:
+        nonlocal sent
+        yield data[:sent]
+        while sent < len(data):  # then 64 bytes every 0.2 s: 320 B/s, far below the floor
+            await asyncio.sleep(0.2)
+            yield data[sent : sent + 64]
+            sent += 64
+
+    checksum = {"Upload-Checksum": sha256_checksum(data)} if checksummed else {}
+    dripped = await asyncio.wait_for(patient.patch(url, 0, drips(), **checksum), timeout=15)
+    assert dripped.status == 204
+    offset = int(dripped.headers["Upload-Offset"])
+    assert offset == 0 if checksummed else 100_000 <= offset <= sent
+    assert await patient.offset(url) == offset == stored_offset(upload_ctx, url)
+    assert upload_row(upload_ctx, url).lock_token is None
+    rest = data[offset:]
+    checksum = {"Upload-Checksum": sha256_checksum(rest)} if checksummed else {}
+    assert (await patient.patch(url, offset, rest, **checksum)).status == 204  # not 423: the lock was freed
+    row = upload_row(upload_ctx, url)
+    assert row.status == UploadStatus.COMPLETE
+    assert hashlib.sha256(b"".join(upload_ctx.store.iter_chunks(row.storage_key))).digest() == (
+        hashlib.sha256(data).digest()
+    )
+
+
+async def test_a_slow_phone_above_the_floor_is_never_cut_off(aiohttp_client: ClientFactory, ctx: AppContext) -> None:
+    """2G (about 30 KiB/s) is 60 times the service's floor; here, scaled, a body at 4 times the test floor."""
+    client = await app_client(aiohttp_client, ctx, min_body_rate=TEST_FLOOR, body_rate_window=TEST_WINDOW)
+    patient = await patient_factory(aiohttp_client, client, ctx)()
+    piece = TEST_FLOOR * 4 // 10  # every 0.1 s
+    data = jpeg_payload(piece * 40)  # four seconds: four windows
+    url = await patient.create_url(len(data))
+    response = await patient.patch(url, 0, trickle(data, piece, pause=0.1))
+    assert response.status == 204 and response.headers["Upload-Offset"] == str(len(data))
+    assert upload_row(ctx, url).status == UploadStatus.COMPLETE
+
+
 async def test_method_override_for_networks_that_block_patch(new_patient: PatientFactory) -> None:
     patient = await new_patient()
     data = jpeg_payload(1000)
