@@ -20,8 +20,9 @@ from shared.context import AppContext
 from shared.storage.async_store import AsyncStore
 from shared.storage.signed_urls import UrlSigner
 
-# A crashed process's lock frees itself after LOCK_LEASE; a live one renews it every third of that.
-LOCK_LEASE = dt.timedelta(seconds=15)
+# A crashed process's lock frees itself after LOCK_LEASE; a live one renews it every quarter of that
+# (patient_upload.tus.handlers.UploadLock) and stops writing a quarter before a lease it could not renew ends.
+LOCK_LEASE = dt.timedelta(seconds=8)
 # A PATCH that receives nothing for this long (a phone that lost signal) is ended and what arrived is kept.
 READ_IDLE_TIMEOUT = 30.0
 # ... and so is one slower than MIA_UPLOAD_MIN_RATE on average over this long (a drip holding the lock).

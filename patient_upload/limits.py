@@ -77,6 +77,10 @@ def upload_busy() -> Refusal:
     return Refusal(423, "busy", "This file is still being sent from another tab or device. Please wait a moment.")
 
 
+def lock_lost() -> Refusal:
+    return Refusal(423, "lock_lost", "This upload was interrupted; it will resume by itself.")
+
+
 def empty_file() -> Refusal:
     return Refusal(400, "empty_file", "This file is empty, so there is nothing to send. Choose another file.")
 

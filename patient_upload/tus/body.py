@@ -30,7 +30,7 @@ from aiohttp.client_exceptions import ClientPayloadError
 
 from patient_upload.limits import Refusal
 from patient_upload.tus.protocol import CHECKSUM_MISMATCH, Checksum, ProtocolError
-from patient_upload.tus.write_behind import WriteBehind
+from patient_upload.tus.write_behind import Guard, WriteBehind, commit_while_held
 from processors.sniff import SNIFF_BYTES, FileType
 from shared.storage.async_store import AsyncAppender
 
@@ -178,9 +178,9 @@ class StreamResult:
 
 
 async def stream_to_store(
-    reader: BodyReader, sniffer: HeadSniffer | None, open_appender: Opener, still_locked: Callable[[], bool]
+    reader: BodyReader, sniffer: HeadSniffer | None, open_appender: Opener, ensure_held: Guard
 ) -> StreamResult:
-    """No checksum: write as bytes arrive; always commit what was written, whatever stopped the body."""
+    """No checksum: write as bytes arrive; commit what was written whatever stopped the body, while the lock holds."""
     writer: WriteBehind | None = None
     written = 0
     try:
@@ -188,10 +188,9 @@ async def stream_to_store(
             data = await sniffer.feed(chunk) if sniffer else chunk
             if not data:
                 continue
-            if not still_locked():
-                raise Refusal(423, "lock_lost", "This upload was interrupted; it will resume by itself.")
+            ensure_held()
             if writer is None:
-                writer = WriteBehind(await open_appender())
+                writer = WriteBehind(await open_appender(), ensure_held)
             await writer.write(data)
             written += len(data)
         if sniffer:
@@ -236,9 +235,14 @@ async def spool_verified(
         raise
 
 
-async def copy_spool(spool: BinaryIO, appender: AsyncAppender) -> int:
+async def copy_spool(spool: BinaryIO, appender: AsyncAppender, ensure_held: Guard) -> int:
+    """A verified body into the store, then committed; stops (nothing more written) once the lock may be lost."""
     written = 0
-    while block := await asyncio.to_thread(spool.read, SPOOL_BLOCK):
-        await appender.write(block)
-        written += len(block)
+    try:
+        while block := await asyncio.to_thread(spool.read, SPOOL_BLOCK):
+            ensure_held()
+            await appender.write(block)
+            written += len(block)
+    finally:
+        await asyncio.shield(commit_while_held(appender, ensure_held))
     return written

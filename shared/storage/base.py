@@ -81,6 +81,11 @@ class Appender(ABC):
     @abstractmethod
     def commit(self) -> int: ...
 
+    @abstractmethod
+    def abandon(self) -> None:
+        """Stop without committing and write nothing more: the upload stays at whatever the store already holds
+        (a writer whose lock may have passed to another must not touch the store again)."""
+
     @property
     @abstractmethod
     def offset(self) -> int:

@@ -79,6 +79,9 @@ class _MultipartAppender(Appender):
             del self._buffer[:part_size]
             self._next_part += 1
 
+    def abandon(self) -> None:
+        self._buffer = bytearray()  # the parts already uploaded stay; the old tail, if still current, stays valid
+
     def commit(self) -> int:
         if self._buffer:
             tail_key = self._store._tail_key(self._key, self._next_part)

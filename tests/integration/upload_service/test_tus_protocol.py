@@ -6,12 +6,13 @@ import asyncio
 import base64
 import datetime as dt
 import hashlib
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 
 from patient_upload.tus.protocol import EXTENSIONS
 from shared import audit
@@ -367,6 +368,82 @@ async def test_concurrent_patches_never_corrupt_an_upload(new_patient: PatientFa
     assert upload_row(upload_ctx, url).lock_token is None
     assert (await patient.patch(url, 200_000, data[200_000:])).status == 204
     row = upload_row(upload_ctx, url)
+    assert hashlib.sha256(b"".join(upload_ctx.store.iter_chunks(row.storage_key))).digest() == (
+        hashlib.sha256(data).digest()
+    )
+
+
+async def test_a_live_writer_keeps_the_lock_for_longer_than_a_lease(
+    aiohttp_client: ClientFactory, upload_ctx: AppContext
+) -> None:
+    """Leases are short so that a crashed holder frees the upload soon; a live one renews and is never joined."""
+    lease = dt.timedelta(seconds=2)
+    client = await app_client(aiohttp_client, upload_ctx, lock_lease=lease)
+    patient = await patient_factory(aiohttp_client, client, upload_ctx)()
+    data = jpeg_payload(400_000)
+    url = await patient.create_url(len(data))
+    slow = asyncio.create_task(patient.patch(url, 0, trickle(data[:300_000], 10_000, pause=0.2)))  # 6 s: 3 leases
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if upload_row(upload_ctx, url).lock_token:
+            break
+    for _ in range(5):
+        await asyncio.sleep(lease.total_seconds() / 2)
+        assert (await patient.patch(url, 0, data[:1000])).status == 423
+    assert (await slow).status == 204
+    assert (await patient.patch(url, 300_000, data[300_000:])).status == 204
+    row = upload_row(upload_ctx, url)
+    assert hashlib.sha256(b"".join(upload_ctx.store.iter_chunks(row.storage_key))).digest() == (
+        hashlib.sha256(data).digest()
+    )
+
+
+def hold_the_row(engine: Engine, upload: str, holding: threading.Event, release: threading.Event) -> None:
+    """Another transaction keeps the upload's row locked (on SQLite, the database), so lock renewals hang."""
+    with engine.begin() as conn:
+        conn.execute(select(uploads.c.id).where(uploads.c.id == upload).with_for_update())
+        holding.set()
+        release.wait(60)
+
+
+async def test_a_writer_that_cannot_renew_its_lock_stops_before_the_lease_ends(
+    aiohttp_client: ClientFactory, upload_ctx: AppContext
+) -> None:
+    """Once its lease could have passed to another process, a writer touches the store no more, commit included;
+    what it stored before stays, and the upload resumes from there."""
+    lease = dt.timedelta(seconds=2)
+    client = await app_client(aiohttp_client, upload_ctx, lock_lease=lease)
+    patient = await patient_factory(aiohttp_client, client, upload_ctx)()
+    data = jpeg_payload(40 * MIB)
+    url = await patient.create_url(len(data))
+    row = upload_row(upload_ctx, url)
+
+    def stored() -> int:  # from the store alone: the database is held below
+        return upload_ctx.store.resumable_offset(row.storage_key, row.storage_ref or "")
+
+    sending = asyncio.create_task(patient.patch(url, 0, trickle(data, 64 * 1024, pause=0.01)))
+    for _ in range(200):  # until the store holds bytes (on S3, a first part)
+        await asyncio.sleep(0.05)
+        if stored():
+            break
+    holding, release = threading.Event(), threading.Event()
+    holder = asyncio.create_task(asyncio.to_thread(hold_the_row, upload_ctx.engine, row.id, holding, release))
+    try:
+        assert await asyncio.to_thread(holding.wait, 30)
+        # every renewal since was blocked, so the lease renewed last has now run out: the writer must have stopped
+        await asyncio.sleep(lease.total_seconds())
+        at_lease_end = stored()
+        await asyncio.sleep(lease.total_seconds())  # while the client goes on sending
+        assert stored() == at_lease_end
+    finally:
+        release.set()
+        await holder
+    response = await asyncio.wait_for(sending, timeout=60)
+    assert response.status == 423 and response.headers["X-MIA-Refusal"] == "lock_lost"
+    assert await patient.offset(url) == at_lease_end > 0
+    assert (await patient.patch(url, at_lease_end, data[at_lease_end:])).status == 204
+    row = upload_row(upload_ctx, url)
+    assert row.status == UploadStatus.COMPLETE
     assert hashlib.sha256(b"".join(upload_ctx.store.iter_chunks(row.storage_key))).digest() == (
         hashlib.sha256(data).digest()
     )
