@@ -43,6 +43,7 @@ def create_app(
     read_idle_timeout: float = READ_IDLE_TIMEOUT,
     min_body_rate: float | None = None,
     body_rate_window: float = BODY_RATE_WINDOW,
+    readiness_cache_seconds: float = health.READINESS_CACHE_SECONDS,
     spool_dir: Path | None = None,
     assets: Assets | None = None,
 ) -> web.Application:
@@ -64,7 +65,7 @@ def create_app(
     app = web.Application(middlewares=[log_access, errors], client_max_size=MAX_FORM_BYTES)
     app[STATE] = state
     app.on_response_prepare.append(add_security_headers)
-    health.add_routes(app)
+    health.add_routes(app, readiness_cache_seconds)
     views.add_routes(app)
     api.add_routes(app)
     tus.add_routes(app)

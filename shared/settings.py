@@ -61,6 +61,7 @@ class Settings:
     patient_session_minutes: int = 60
     trust_proxy_headers: bool = False
     upload_min_bytes_per_second: int = 512
+    min_free_bytes: int = GIB
 
     @property
     def is_production(self) -> bool:
@@ -220,4 +221,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         trust_proxy_headers=_boolean("MIA_TRUST_PROXY_HEADERS", get("MIA_TRUST_PROXY_HEADERS", "false")),
         upload_min_bytes_per_second=parse_size("MIA_UPLOAD_MIN_RATE", get("MIA_UPLOAD_MIN_RATE", "512")),
+        min_free_bytes=parse_size("MIA_MIN_FREE_BYTES", get("MIA_MIN_FREE_BYTES", "1GiB")),
     )

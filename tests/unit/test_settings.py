@@ -20,7 +20,7 @@ def test_defaults_are_embedded_sqlite_and_filesystem(tmp_path: Path) -> None:
         30,
     )
     assert settings.patient_session_minutes == 60 and not settings.trust_proxy_headers
-    assert settings.upload_min_bytes_per_second == 512
+    assert settings.upload_min_bytes_per_second == 512 and settings.min_free_bytes == GIB
 
 
 def test_s3_and_mysql_are_accepted() -> None:
@@ -57,6 +57,7 @@ def test_s3_and_mysql_are_accepted() -> None:
         ("MIA_PATIENT_SESSION_MINUTES", "0"),
         ("MIA_TRUST_PROXY_HEADERS", "maybe"),
         ("MIA_UPLOAD_MIN_RATE", "slow"),
+        ("MIA_MIN_FREE_BYTES", "plenty"),
     ],
 )
 def test_bad_value_names_the_variable_in_one_line(name: str, value: str) -> None:
