@@ -40,7 +40,7 @@ log = get_logger(__name__)
 
 OK, FAILING = "ok", "failing"
 CHECK_TIMEOUT = 3.0  # seconds; the load balancer gives up on /readyz after 5
-READINESS_CACHE_SECONDS = 5.0
+READINESS_CACHE_SECONDS = 10.0
 # Under uploads/, the only prefix the upload service may write in S3; not ending in /original, so no processing.
 PROBE_PREFIX = "uploads/readiness"
 
@@ -74,10 +74,10 @@ def local_directories(state: AppState) -> list[Path]:
 
 
 def readiness_checks(state: AppState) -> dict[str, Check]:
-    probe_key = f"{PROBE_PREFIX}/{new_id()}"  # one per process: tasks never probe the same key
     return {
         "database": lambda: asyncio.to_thread(_database_answers, state.ctx.engine),
-        "storage": lambda: asyncio.to_thread(state.ctx.store.probe_write, probe_key),
+        # a fresh key each time: no two probes meet, and one that could not clean up does not block the next
+        "storage": lambda: asyncio.to_thread(state.ctx.store.probe_write, f"{PROBE_PREFIX}/{new_id()}"),
         "disk": lambda: asyncio.to_thread(
             _enough_free_space, local_directories(state), state.ctx.settings.min_free_bytes
         ),
