@@ -373,6 +373,7 @@ async def test_concurrent_patches_never_corrupt_an_upload(new_patient: PatientFa
     )
 
 
+@pytest.mark.slow
 async def test_a_live_writer_keeps_the_lock_for_longer_than_a_lease(
     aiohttp_client: ClientFactory, upload_ctx: AppContext
 ) -> None:
@@ -406,12 +407,13 @@ def hold_the_row(engine: Engine, upload: str, holding: threading.Event, release:
         release.wait(60)
 
 
+@pytest.mark.slow
 async def test_a_writer_that_cannot_renew_its_lock_stops_before_the_lease_ends(
     aiohttp_client: ClientFactory, upload_ctx: AppContext
 ) -> None:
     """Once its lease could have passed to another process, a writer touches the store no more, commit included;
     what it stored before stays, and the upload resumes from there."""
-    lease = dt.timedelta(seconds=2)
+    lease = dt.timedelta(seconds=3)
     client = await app_client(aiohttp_client, upload_ctx, lock_lease=lease)
     patient = await patient_factory(aiohttp_client, client, upload_ctx)()
     data = jpeg_payload(40 * MIB)
@@ -421,7 +423,7 @@ async def test_a_writer_that_cannot_renew_its_lock_stops_before_the_lease_ends(
     def stored() -> int:  # from the store alone: the database is held below
         return upload_ctx.store.resumable_offset(row.storage_key, row.storage_ref or "")
 
-    sending = asyncio.create_task(patient.patch(url, 0, trickle(data, 64 * 1024, pause=0.01)))
+    sending = asyncio.create_task(patient.patch(url, 0, trickle(data, 64 * 1024, pause=0.015)))  # ~4 MiB/s
     for _ in range(200):  # until the store holds bytes (on S3, a first part)
         await asyncio.sleep(0.05)
         if stored():
