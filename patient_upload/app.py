@@ -20,10 +20,13 @@ from shared.context import AppContext
 from shared.storage.async_store import AsyncStore
 from shared.storage.signed_urls import UrlSigner
 
-# A crashed process's lock frees itself after LOCK_LEASE; a live one renews it every third of that.
-LOCK_LEASE = dt.timedelta(seconds=15)
+# A crashed process's lock frees itself after LOCK_LEASE; a live one renews it every quarter of that
+# (patient_upload.tus.handlers.UploadLock) and stops writing a quarter before a lease it could not renew ends.
+LOCK_LEASE = dt.timedelta(seconds=8)
 # A PATCH that receives nothing for this long (a phone that lost signal) is ended and what arrived is kept.
 READ_IDLE_TIMEOUT = 30.0
+# ... and so is one slower than MIA_UPLOAD_MIN_RATE on average over this long (a drip holding the lock).
+BODY_RATE_WINDOW = 30.0
 # Forms and JSON only: tus bodies are streamed and counted separately (client_max_size does not apply to them).
 MAX_FORM_BYTES = 64 * 1024
 
@@ -38,6 +41,9 @@ def create_app(
     *,
     lock_lease: dt.timedelta = LOCK_LEASE,
     read_idle_timeout: float = READ_IDLE_TIMEOUT,
+    min_body_rate: float | None = None,
+    body_rate_window: float = BODY_RATE_WINDOW,
+    readiness_cache_seconds: float = health.READINESS_CACHE_SECONDS,
     spool_dir: Path | None = None,
     assets: Assets | None = None,
 ) -> web.Application:
@@ -52,12 +58,14 @@ def create_app(
         signer=UrlSigner(ctx.keys.url_signing, ctx.settings.patient_base_url),
         lock_lease=lock_lease,
         read_idle_timeout=read_idle_timeout,
+        min_body_rate=ctx.settings.upload_min_bytes_per_second if min_body_rate is None else min_body_rate,
+        body_rate_window=body_rate_window,
         spool_dir=spool_dir,
     )
     app = web.Application(middlewares=[log_access, errors], client_max_size=MAX_FORM_BYTES)
     app[STATE] = state
     app.on_response_prepare.append(add_security_headers)
-    health.add_routes(app)
+    health.add_routes(app, readiness_cache_seconds)
     views.add_routes(app)
     api.add_routes(app)
     tus.add_routes(app)

@@ -28,13 +28,17 @@ def format_size(size: int) -> str:
 
 
 class Refusal(Exception):
-    """A request the service turns down; `message` is shown to the patient as it is."""
+    """A request the service turns down; `message` is shown to the patient as it is.
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    `retry_after` (seconds) goes out as the Retry-After header: the same request may work then.
+    """
+
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after
 
 
 ACCEPTED_TYPES_TEXT = "photos (JPEG, PNG, HEIC or WebP) and videos (MOV, MP4 or 3GP)"
@@ -75,6 +79,25 @@ def not_found() -> Refusal:
 
 def upload_busy() -> Refusal:
     return Refusal(423, "busy", "This file is still being sent from another tab or device. Please wait a moment.")
+
+
+# How long a client is asked to wait while the database or the object store is down (tus clients retry anyway).
+RETRY_AFTER_OUTAGE = 30
+
+
+def service_unavailable() -> Refusal:
+    """The database or the object store is down: nothing the patient did, and nothing already sent is lost."""
+    return Refusal(
+        503,
+        "unavailable",
+        "Sorry, we cannot do this just now. Please try again in a few minutes: anything you have already "
+        "sent is safe, and files being sent will carry on by themselves.",
+        retry_after=RETRY_AFTER_OUTAGE,
+    )
+
+
+def lock_lost() -> Refusal:
+    return Refusal(423, "lock_lost", "This upload was interrupted; it will resume by itself.")
 
 
 def empty_file() -> Refusal:

@@ -3,7 +3,9 @@
 Security headers go on every response through `on_response_prepare`, so
 error pages, static files and streamed responses get them too. The access
 log names the route pattern, never the path: paths carry invite tokens and
-signed media keys.
+signed media keys. A request that fails because the database or the object
+store is down (shared.outages) is answered 503 with Retry-After and a
+sentence for the patient, not 500: it will work again once they are back.
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from patient_upload.limits import Refusal
+from patient_upload.limits import Refusal, service_unavailable
 from patient_upload.media import MEDIA_CSP
+from patient_upload.sessions import PatientSession
 from patient_upload.state import state_of
 from patient_upload.templating import render
 from patient_upload.tus.protocol import REFUSAL_HEADER, ProtocolError, base_headers
 from patient_upload.web_session import current_session, is_https
 from shared.json_logging import get_logger
+from shared.outages import outage_of
 from shared.security_headers import security_headers
 
 log = get_logger("mia.upload.http")
@@ -33,7 +37,10 @@ PAGE_TITLES = {
     "already_sent": "You have already sent your files",
     "form_expired": "This page has expired",
     "consent_needed": "Please answer the consent questions first",
+    "unavailable": "Sorry, the service is unavailable",
 }
+# Refusals whose page must not look the session up (it has ended, or the database is down).
+NO_SESSION_LOOKUP = {"session_ended", "unavailable"}
 
 
 def _is_tus(request: web.Request) -> bool:
@@ -46,27 +53,56 @@ def _is_api(request: web.Request) -> bool:
 
 async def refusal_response(request: web.Request, refusal: Refusal) -> web.StreamResponse:
     """The same refusal, shaped for who asked: the tus client, the page's script, or a person."""
+    response: web.StreamResponse
     if _is_tus(request):
-        return web.Response(
+        response = web.Response(
             status=refusal.status,
             text=refusal.message,
             headers={**base_headers(), REFUSAL_HEADER: refusal.code},
         )
-    if _is_api(request):
+    elif _is_api(request):
         response = web.json_response({"error": refusal.code, "message": refusal.message}, status=refusal.status)
         response.headers[REFUSAL_HEADER] = refusal.code
-        return response
-    session = await current_session(request) if refusal.code != "session_ended" else None
-    return render(
-        request,
-        "message.html",
-        status=refusal.status,
-        title=PAGE_TITLES.get(refusal.code, "Sorry, we could not do that"),
-        message=refusal.message,
-        code=refusal.code,
-        session=session,
-        csrf_token=session.csrf_token if session else None,
+    else:
+        session = await _page_session(request, refusal)
+        response = render(
+            request,
+            "message.html",
+            status=refusal.status,
+            title=PAGE_TITLES.get(refusal.code, "Sorry, we could not do that"),
+            message=refusal.message,
+            code=refusal.code,
+            session=session,
+            csrf_token=session.csrf_token if session else None,
+        )
+    if refusal.retry_after is not None:
+        response.headers["Retry-After"] = str(refusal.retry_after)
+    return response
+
+
+async def _page_session(request: web.Request, refusal: Refusal) -> PatientSession | None:
+    """The session for the page's sign-out button, if it can be had: a refusal page must not fail in turn."""
+    if refusal.code in NO_SESSION_LOOKUP:
+        return None
+    try:
+        return await current_session(request)
+    except Exception as error:
+        if outage_of(error) is None:
+            raise
+        return None
+
+
+def _unavailable(request: web.Request, error: Exception, dependency: str) -> Refusal:
+    log.error(
+        "dependency unavailable",
+        extra={
+            "route": _route(request),
+            "method": request.method,
+            "dependency": dependency,
+            "error": type(error).__name__,
+        },
     )
+    return service_unavailable()
 
 
 @web.middleware
@@ -85,7 +121,10 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             text = "Check the address, or open the link your care team sent you again."
             return render(request, "message.html", status=exc.status, title=title, message=text, code="not_found")
         raise
-    except Exception:
+    except Exception as error:
+        dependency = outage_of(error)
+        if dependency is not None:
+            return await refusal_response(request, _unavailable(request, error, dependency))
         log.exception("request failed", extra={"route": _route(request), "method": request.method})
         message = "Something went wrong on our side. Please try again in a few minutes."
         if _is_tus(request) or _is_api(request):

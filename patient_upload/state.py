@@ -27,6 +27,8 @@ class AppState:
     signer: UrlSigner  # verifies /media/{key} URLs of the filesystem store
     lock_lease: dt.timedelta
     read_idle_timeout: float  # seconds without a body byte before a PATCH counts as abandoned
+    min_body_rate: float  # bytes per second a body must average over each window ...
+    body_rate_window: float  # ... of this many seconds spent waiting for it, or it counts as abandoned
     spool_dir: Path | None
 
     @property

@@ -63,6 +63,8 @@ class Settings:
     portal_idle_minutes: int
     patient_session_minutes: int = 60
     trust_proxy_headers: bool = False
+    upload_min_bytes_per_second: int = 512
+    min_free_bytes: int = GIB
 
     @property
     def is_production(self) -> bool:
@@ -231,4 +233,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "MIA_PATIENT_SESSION_MINUTES", get("MIA_PATIENT_SESSION_MINUTES", "60"), maximum=12 * 60
         ),
         trust_proxy_headers=_boolean("MIA_TRUST_PROXY_HEADERS", get("MIA_TRUST_PROXY_HEADERS", "false")),
+        upload_min_bytes_per_second=parse_size("MIA_UPLOAD_MIN_RATE", get("MIA_UPLOAD_MIN_RATE", "512")),
+        min_free_bytes=parse_size("MIA_MIN_FREE_BYTES", get("MIA_MIN_FREE_BYTES", "1GiB")),
     )

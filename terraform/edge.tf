@@ -32,13 +32,22 @@ resource "aws_lb_target_group" "upload" {
   vpc_id               = aws_vpc.main.id
   deregistration_delay = 60
 
+  # Readiness, not liveness: /readyz fails while this task cannot serve (the
+  # database is unreachable, the store refuses writes, the disk is nearly
+  # full) and the load balancer stops sending it patients; if every task
+  # fails at once (a database outage), it sends to all of them anyway and
+  # patients get 503 with Retry-After. ECS also replaces tasks this check
+  # calls unhealthy, so it takes 8 failures in a row (2 minutes) to say so:
+  # a short outage must not replace every task and cut every upload in
+  # flight. A dead process is ECS's own container check's (/healthz,
+  # services.tf).
   health_check {
-    path                = "/healthz"
+    path                = "/readyz"
     matcher             = "200"
     interval            = 15
     timeout             = 5
     healthy_threshold   = 2
-    unhealthy_threshold = 3
+    unhealthy_threshold = 8
   }
 }
 

@@ -8,12 +8,18 @@ written. Without a checksum, bytes stream straight into the store and what
 arrived is committed even if the client vanishes mid-body; with a checksum,
 the body is spooled to a temporary file first so that a mismatch (460)
 writes nothing.
+
+A body that stops (the phone lost its signal) or trickles slower than a floor
+(a client holding the upload's lock with a byte now and then) counts as
+abandoned: reading ends, what arrived is kept as above, and the lock is freed
+for the client's next try.
 """
 
 from __future__ import annotations
 
 import asyncio
 import tempfile
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +30,7 @@ from aiohttp.client_exceptions import ClientPayloadError
 
 from patient_upload.limits import Refusal
 from patient_upload.tus.protocol import CHECKSUM_MISMATCH, Checksum, ProtocolError
-from patient_upload.tus.write_behind import WriteBehind
+from patient_upload.tus.write_behind import Guard, WriteBehind, commit_while_held
 from processors.sniff import SNIFF_BYTES, FileType
 from shared.storage.async_store import AsyncAppender
 
@@ -43,36 +49,95 @@ def checksum_mismatch() -> Refusal:
 
 
 @dataclass
+class RateFloor:
+    """The slowest body worth keeping the upload's lock for.
+
+    Over each `window` seconds spent waiting for the client, at least
+    `bytes_per_second` must arrive on average. Only time spent waiting for the
+    client counts: while the store is busy the client is held back by TCP, and
+    that is not its fault. The first window is the grace period; a phone on 2G
+    (about 30 KiB/s) is far above any sensible floor, a drip of a byte every
+    few seconds far below it.
+    """
+
+    bytes_per_second: float
+    window: float
+    waited: float = 0.0
+    received: int = 0
+
+    def time_left(self) -> float:
+        return self.window - self.waited
+
+    def count(self, waited: float, received: int) -> bool:
+        """Add one wait for the client; False when it closes a window below the floor."""
+        self.waited += waited
+        self.received += received
+        if self.waited < self.window:
+            return True
+        fast_enough = self.received >= self.bytes_per_second * self.waited
+        self.waited, self.received = 0.0, 0
+        return fast_enough
+
+
+# Why a body ended before its end (BodyReader.ended_by).
+GONE = "disconnected"
+STALLED = "stalled"
+TOO_SLOW = "too_slow"
+
+
+@dataclass
 class BodyReader:
-    """The body's chunks, cut at `limit` bytes; records why reading stopped."""
+    """The body's chunks, cut at `limit` bytes; records why reading stopped.
+
+    Reading ends early when the client goes away, sends nothing for
+    `idle_timeout` seconds, or falls below `floor`; all three count as a client
+    that went away (`disconnected`).
+    """
 
     stream: StreamReader
     limit: int
     idle_timeout: float
+    floor: RateFloor
     received: int = 0
     overflow: bool = False
-    disconnected: bool = False
+    ended_by: str | None = None
+
+    @property
+    def disconnected(self) -> bool:
+        return self.ended_by is not None
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        last_byte_at = time.monotonic()
         while True:
+            started = time.monotonic()
+            timeout = min(last_byte_at + self.idle_timeout - started, self.floor.time_left())
             try:
-                chunk = await asyncio.wait_for(self.stream.readany(), self.idle_timeout)
+                chunk: bytes | None = await asyncio.wait_for(self.stream.readany(), max(timeout, 0.0))
             except TimeoutError:
-                self.disconnected = True  # a stalled connection (phone lost signal) counts as gone
-                return
+                chunk = None
             except DISCONNECTS:
-                self.disconnected = True
+                self.ended_by = GONE
                 return
-            if not chunk:
+            now = time.monotonic()
+            fast_enough = self.floor.count(now - started, len(chunk or b""))
+            if chunk is None and now - last_byte_at >= self.idle_timeout:
+                self.ended_by = STALLED  # a stalled connection (phone lost signal) counts as gone
                 return
-            room = self.limit - self.received
-            if len(chunk) > room:
-                self.overflow = True
-                chunk = chunk[:room]
+            if chunk == b"":
+                return
             if chunk:
-                self.received += len(chunk)
-                yield chunk
-            if self.overflow:
+                last_byte_at = now
+                room = self.limit - self.received
+                if len(chunk) > room:
+                    self.overflow = True
+                    chunk = chunk[:room]
+                if chunk:
+                    self.received += len(chunk)
+                    yield chunk
+                if self.overflow:
+                    return
+            if not fast_enough:
+                self.ended_by = TOO_SLOW
                 return
 
 
@@ -113,9 +178,9 @@ class StreamResult:
 
 
 async def stream_to_store(
-    reader: BodyReader, sniffer: HeadSniffer | None, open_appender: Opener, still_locked: Callable[[], bool]
+    reader: BodyReader, sniffer: HeadSniffer | None, open_appender: Opener, ensure_held: Guard
 ) -> StreamResult:
-    """No checksum: write as bytes arrive; always commit what was written, whatever stopped the body."""
+    """No checksum: write as bytes arrive; commit what was written whatever stopped the body, while the lock holds."""
     writer: WriteBehind | None = None
     written = 0
     try:
@@ -123,10 +188,9 @@ async def stream_to_store(
             data = await sniffer.feed(chunk) if sniffer else chunk
             if not data:
                 continue
-            if not still_locked():
-                raise Refusal(423, "lock_lost", "This upload was interrupted; it will resume by itself.")
+            ensure_held()
             if writer is None:
-                writer = WriteBehind(await open_appender())
+                writer = WriteBehind(await open_appender(), ensure_held)
             await writer.write(data)
             written += len(data)
         if sniffer:
@@ -171,9 +235,14 @@ async def spool_verified(
         raise
 
 
-async def copy_spool(spool: BinaryIO, appender: AsyncAppender) -> int:
+async def copy_spool(spool: BinaryIO, appender: AsyncAppender, ensure_held: Guard) -> int:
+    """A verified body into the store, then committed; stops (nothing more written) once the lock may be lost."""
     written = 0
-    while block := await asyncio.to_thread(spool.read, SPOOL_BLOCK):
-        await appender.write(block)
-        written += len(block)
+    try:
+        while block := await asyncio.to_thread(spool.read, SPOOL_BLOCK):
+            ensure_held()
+            await appender.write(block)
+            written += len(block)
+    finally:
+        await asyncio.shield(commit_while_held(appender, ensure_held))
     return written

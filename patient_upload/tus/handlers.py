@@ -12,18 +12,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import time
 from types import TracebackType
 
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
 from patient_upload.journey import access_problem, load_encounter
-from patient_upload.limits import Refusal, not_found, upload_busy
+from patient_upload.limits import Refusal, lock_lost, not_found, upload_busy
 from patient_upload.state import AppState, state_of
 from patient_upload.tus import records
 from patient_upload.tus.body import (
     BodyReader,
     BodyTooLong,
     HeadSniffer,
+    RateFloor,
     StreamResult,
     copy_spool,
     spool_verified,
@@ -82,30 +85,67 @@ def offset_mismatch() -> Refusal:
     return Refusal(409, "offset_mismatch", "The upload had moved on; it will carry on from where it got to.")
 
 
+# A live holder renews its lease this many times per lease. It stops writing one such interval before the end
+# of the last lease it renewed: a write already under way then lands before anyone else can take the lock.
+RENEWALS_PER_LEASE = 4
+
+
 class UploadLock:
-    """The upload's cross-process lock for one write, renewed while the write runs."""
+    """The upload's cross-process lock for one write, renewed while the write runs.
+
+    The row holds a lease (`locked_until`) that another process may take over
+    once it has run out, so that a crashed holder blocks the upload for one
+    lease at most. A live holder must therefore stop writing before its lease
+    can run out, whether or not it has heard from the database: it keeps a
+    local deadline (when its last successful renewal was asked for, plus the
+    lease less one renewal interval) and `ensure_held()` refuses past it. A
+    renewal that fails (database unreachable) or hangs simply does not move
+    the deadline; one that finds the lock taken ends it at once.
+    """
 
     def __init__(self, state: AppState, upload: Upload) -> None:
         self._state = state
         self._upload = upload
         self._token = new_id()
         self._renewer: asyncio.Task[None] | None = None
+        self._lease = state.lock_lease.total_seconds()
+        self._deadline = 0.0  # time.monotonic(): past it, this holder writes nothing more
         self.lost = False
 
     async def __aenter__(self) -> UploadLock:
         engine, lease = self._state.ctx.engine, self._state.lock_lease
+        asked = time.monotonic()
         if not await asyncio.to_thread(records.acquire_lock, engine, self._upload.id, self._token, lease):
             raise upload_busy()
+        self._extend(asked)
         self._renewer = asyncio.create_task(self._keep())
         return self
+
+    def _extend(self, asked: float) -> None:
+        """The lease granted runs from no earlier than when it was asked for."""
+        self._deadline = asked + self._lease * (1 - 1 / RENEWALS_PER_LEASE)
+
+    def ensure_held(self) -> None:
+        """Call before each write to the store: raises 423 (lock_lost) once another process could hold the lock."""
+        if self.lost or time.monotonic() >= self._deadline:
+            raise lock_lost()
 
     async def _keep(self) -> None:
         engine, lease = self._state.ctx.engine, self._state.lock_lease
         while True:
-            await asyncio.sleep(lease.total_seconds() / 3)
-            if not await asyncio.to_thread(records.renew_lock, engine, self._upload.id, self._token, lease):
+            await asyncio.sleep(self._lease / RENEWALS_PER_LEASE)
+            asked = time.monotonic()
+            try:
+                renewed = await asyncio.to_thread(records.renew_lock, engine, self._upload.id, self._token, lease)
+            except SQLAlchemyError as error:  # try again at the next interval; meanwhile the deadline stands
+                log.warning(
+                    "upload lock not renewed", extra={"upload_id": self._upload.id, "error": type(error).__name__}
+                )
+                continue
+            if not renewed:
                 self.lost = True
                 return
+            self._extend(asked)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -205,24 +245,28 @@ async def receive(request: web.Request, state: AppState, upload: Upload, client_
         async def open_appender() -> AsyncAppender:
             return await state.store.open_appender(upload.storage_key, upload.storage_ref, current)
 
-        reader = BodyReader(request.content, remaining, state.read_idle_timeout)
+        floor = RateFloor(state.min_body_rate, state.body_rate_window)
+        reader = BodyReader(request.content, remaining, state.read_idle_timeout, floor)
         if checksum is None:
-            result = await stream_to_store(reader, sniffer, open_appender, lambda: not lock.lost)
+            result = await stream_to_store(reader, sniffer, open_appender, lock.ensure_held)
         else:
-            result = await _write_verified(reader, sniffer, checksum, state, open_appender)
+            result = await _write_verified(reader, sniffer, checksum, state, open_appender, lock.ensure_held)
         new_offset = current + result.written
         if result.written:
             await asyncio.to_thread(records.record_progress, state.ctx.engine, upload.id, new_offset, expires_at)
         if result.overflow:
             raise BodyTooLong()
         if new_offset == upload.length:
+            lock.ensure_held()
             await finish(state, upload, remote_addr)
-        if result.disconnected:
-            log.info("client went away mid-body", extra={"upload_id": upload.id, "offset": new_offset})
+        if reader.disconnected:
+            log.info(
+                "body ended early", extra={"upload_id": upload.id, "offset": new_offset, "reason": reader.ended_by}
+            )
         return new_offset
 
 
-async def _write_verified(reader, sniffer, checksum, state, open_appender) -> StreamResult:  # type: ignore[no-untyped-def]
+async def _write_verified(reader, sniffer, checksum, state, open_appender, ensure_held) -> StreamResult:  # type: ignore[no-untyped-def]
     spooled = await spool_verified(reader, sniffer, checksum, state.spool_dir)
     if spooled is None:
         return StreamResult(0, overflow=False, disconnected=True)
@@ -230,11 +274,8 @@ async def _write_verified(reader, sniffer, checksum, state, open_appender) -> St
     with spool:
         if not size:
             return StreamResult(0, overflow=False, disconnected=False)
-        appender = await open_appender()
-        try:
-            written = await copy_spool(spool, appender)
-        finally:
-            await asyncio.shield(appender.commit())
+        ensure_held()
+        written = await copy_spool(spool, await open_appender(), ensure_held)
     return StreamResult(written, overflow=False, disconnected=False)
 
 

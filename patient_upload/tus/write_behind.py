@@ -5,21 +5,39 @@ part upload takes a round trip), so network and storage time add up. Here
 a drain task feeds the store while the reader queues chunks, up to `limit`
 bytes in memory, after which the reader waits: memory stays bounded per
 upload, whatever the file size.
+
+Every write to the store, the commit included, first asks `ensure_held`
+(the upload lock's deadline): once it refuses, nothing more is written and
+the store keeps only what it already held.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 
 from shared.storage.async_store import AsyncAppender
 
 DEFAULT_LIMIT = 4 * 1024 * 1024
 
+Guard = Callable[[], None]  # raises when the store may no longer be written
+
+
+async def commit_while_held(appender: AsyncAppender, ensure_held: Guard) -> int:
+    """Commit, unless the guard refuses: then abandon the appender, writing nothing more, and raise."""
+    try:
+        ensure_held()
+    except BaseException:
+        appender.abandon()
+        raise
+    return await appender.commit()
+
 
 class WriteBehind:
-    def __init__(self, appender: AsyncAppender, limit: int = DEFAULT_LIMIT) -> None:
+    def __init__(self, appender: AsyncAppender, ensure_held: Guard, limit: int = DEFAULT_LIMIT) -> None:
         self._appender = appender
+        self._ensure_held = ensure_held
         self._limit = limit
         self._queue: deque[bytes] = deque()
         self._queued_bytes = 0
@@ -45,6 +63,7 @@ class WriteBehind:
                     if not self._queue:
                         return
                     data = self._queue.popleft()
+                self._ensure_held()
                 await self._appender.write(data)
                 async with self._changed:
                     self._queued_bytes -= len(data)
@@ -60,7 +79,8 @@ class WriteBehind:
             self._closing = True
             self._changed.notify_all()
         await self._drainer
-        offset = await self._appender.commit()  # what did reach the store is kept, even after a failure
+        # what did reach the store is kept, even after a failure (and without a commit once the guard refuses)
+        offset = await commit_while_held(self._appender, self._ensure_held)
         if self._error is not None:
             raise self._error
         return offset

@@ -41,6 +41,11 @@ class AsyncAppender:
         await self._flush()
         return await asyncio.to_thread(self._appender.commit)
 
+    def abandon(self) -> None:
+        """Drop what is buffered here and stop without committing (Appender.abandon)."""
+        self._pending = bytearray()
+        self._appender.abandon()
+
 
 class AsyncStore:
     """Awaitable versions of the ObjectStore methods."""

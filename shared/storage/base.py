@@ -19,6 +19,7 @@ from typing import BinaryIO
 KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*")
 MAX_KEY_LENGTH = 512
 STREAM_CHUNK = 1024 * 1024
+PROBE_BYTES = b"mia readiness probe"
 
 
 class StorageError(Exception):
@@ -80,6 +81,11 @@ class Appender(ABC):
 
     @abstractmethod
     def commit(self) -> int: ...
+
+    @abstractmethod
+    def abandon(self) -> None:
+        """Stop without committing and write nothing more: the upload stays at whatever the store already holds
+        (a writer whose lock may have passed to another must not touch the store again)."""
 
     @property
     @abstractmethod
@@ -148,3 +154,12 @@ class ObjectStore(ABC):
         for chunk in chunks:
             appender.write(chunk)
         return appender.commit()
+
+    def probe_write(self, key: str) -> None:
+        """Prove the store accepts writes now (readiness checks): write a few bytes to `key` the way an
+        upload does, then remove them. Raises whatever the store raises; nothing is left behind."""
+        ref = self.create_resumable(key)
+        try:
+            self.append(key, ref, 0, [PROBE_BYTES])
+        finally:
+            self.abort_resumable(key, ref)

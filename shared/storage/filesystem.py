@@ -48,8 +48,11 @@ def _fsync_write(path: Path, source: BinaryIO | bytes) -> None:
 
 
 class _FileAppender(Appender):
+    """Unbuffered: each write reaches the file at once (callers write in large batches), so abandoning
+    the appender has nothing left to flush."""
+
     def __init__(self, path: Path, offset: int) -> None:
-        self._handle = open(path, "r+b")  # noqa: SIM115 - closed by commit()
+        self._handle = open(path, "r+b", buffering=0)  # noqa: SIM115 - closed by commit() or abandon()
         self._handle.seek(offset)
         self._offset = offset
 
@@ -58,16 +61,20 @@ class _FileAppender(Appender):
         return self._offset
 
     def write(self, data: bytes) -> None:
-        self._handle.write(data)
+        view = memoryview(data)
+        while view:
+            view = view[self._handle.write(view) :]
         self._offset += len(data)
 
     def commit(self) -> int:
         try:
-            self._handle.flush()
             os.fsync(self._handle.fileno())
         finally:
             self._handle.close()
         return self._offset
+
+    def abandon(self) -> None:
+        self._handle.close()
 
 
 class FilesystemStore(ObjectStore):

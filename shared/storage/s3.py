@@ -20,6 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from shared.storage.base import (
+    PROBE_BYTES,
     STREAM_CHUNK,
     Appender,
     Listing,
@@ -78,6 +79,9 @@ class _MultipartAppender(Appender):
             self._store._upload_part(self._key, self._upload_id, self._next_part, bytes(self._buffer[:part_size]))
             del self._buffer[:part_size]
             self._next_part += 1
+
+    def abandon(self) -> None:
+        self._buffer = bytearray()  # the parts already uploaded stay; the old tail, if still current, stays valid
 
     def commit(self) -> int:
         if self._buffer:
@@ -258,6 +262,15 @@ class S3Store(ObjectStore):
                 MultipartUpload={"Parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts]},
             )
         self._delete_tails(key)
+
+    def probe_write(self, key: str) -> None:
+        """A multipart upload with one small part, then aborted: the bytes go through the same permissions
+        and encryption as an upload's, and a versioned bucket keeps no object, version or delete marker."""
+        ref = self.create_resumable(key)
+        try:
+            self._upload_part(key, ref, 1, PROBE_BYTES)
+        finally:
+            self.abort_resumable(key, ref)
 
     def abort_resumable(self, key: str, ref: str) -> None:
         try:

@@ -21,6 +21,7 @@ def test_defaults_are_embedded_sqlite_and_filesystem(tmp_path: Path) -> None:
     )
     assert settings.patient_session_minutes == 60 and not settings.trust_proxy_headers
     assert settings.scratch_dir == tmp_path / "scratch"
+    assert settings.upload_min_bytes_per_second == 512 and settings.min_free_bytes == GIB
 
 
 def test_scratch_is_under_tmp_in_lambda_unless_set(tmp_path: Path) -> None:
@@ -64,6 +65,8 @@ def test_s3_and_mysql_are_accepted() -> None:
         ("MIA_PATIENT_SESSION_MINUTES", "0"),
         ("MIA_TRUST_PROXY_HEADERS", "maybe"),
         ("MIA_SCRATCH_DIR", "var/scratch"),
+        ("MIA_UPLOAD_MIN_RATE", "slow"),
+        ("MIA_MIN_FREE_BYTES", "plenty"),
     ],
 )
 def test_bad_value_names_the_variable_in_one_line(name: str, value: str) -> None:

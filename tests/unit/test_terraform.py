@@ -137,11 +137,22 @@ def test_load_balancer_serves_https_only_with_a_modern_tls_policy(tf: Terraform)
 
 
 def test_health_checks_and_portal_stickiness(tf: Terraform) -> None:
-    upload = tf.resource("aws_lb_target_group", "upload")
     portal = tf.resource("aws_lb_target_group", "portal")
-    assert single(upload["health_check"])["path"] == "/healthz"
     assert single(portal["health_check"])["path"] == "/_stcore/health"
     assert single(portal["stickiness"])["enabled"] is True
+
+
+def test_ecs_checks_the_upload_service_liveness_and_the_load_balancer_its_readiness(tf: Terraform) -> None:
+    """ECS replaces a task whose container check fails, so that check asks only whether the process answers
+    (/healthz): a database or S3 outage must not replace every task. The load balancer routes on /readyz. ECS
+    also replaces tasks the target group calls unhealthy, so that verdict must outlast a short outage."""
+    upload = tf.locals["containers"]["upload"]
+    assert upload["health_url"].endswith("/healthz")
+    definition = tf.resource("aws_ecs_task_definition", "app")["container_definitions"]
+    assert "urlopen('${local.containers[each.key].health_url}'" in definition  # the container check uses it
+    check = single(tf.resource("aws_lb_target_group", "upload")["health_check"])
+    assert check["path"] == "/readyz" and check["matcher"] == "200"
+    assert check["interval"] * check["unhealthy_threshold"] >= 120, "a 90-second outage would replace tasks"
 
 
 # --- storage ------------------------------------------------------------------

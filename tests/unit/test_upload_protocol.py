@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import threading
@@ -134,6 +135,7 @@ class SlowAppender(Appender):
     def __init__(self, fail_after: int | None = None) -> None:
         self.data = bytearray()
         self.committed = False
+        self.abandoned = False
         self.fail_after = fail_after
         self.threads: set[str] = set()
 
@@ -148,14 +150,21 @@ class SlowAppender(Appender):
         self.committed = True
         return len(self.data)
 
+    def abandon(self) -> None:
+        self.abandoned = True
+
     @property
     def offset(self) -> int:
         return len(self.data)
 
 
+def always_held() -> None:
+    """The guard of a lock that never runs out."""
+
+
 async def test_write_behind_keeps_order_bounds_memory_and_commits() -> None:
     store = SlowAppender()
-    writer = WriteBehind(AsyncAppender(store, batch_size=1024), limit=4096)
+    writer = WriteBehind(AsyncAppender(store, batch_size=1024), always_held, limit=4096)
     chunks = [bytes([i]) * 1000 for i in range(40)]
     for chunk in chunks:
         await writer.write(chunk)
@@ -167,7 +176,7 @@ async def test_write_behind_keeps_order_bounds_memory_and_commits() -> None:
 
 async def test_write_behind_reports_a_store_failure_and_still_commits() -> None:
     store = SlowAppender(fail_after=3000)
-    writer = WriteBehind(AsyncAppender(store, batch_size=1000), limit=2000)
+    writer = WriteBehind(AsyncAppender(store, batch_size=1000), always_held, limit=2000)
     with pytest.raises(OSError, match="disk full"):
         for _ in range(50):
             await writer.write(b"x" * 1000)
@@ -175,3 +184,26 @@ async def test_write_behind_reports_a_store_failure_and_still_commits() -> None:
     with pytest.raises(OSError, match="disk full"):
         await writer.finish()
     assert len(store.data) == 3000 and store.committed
+
+
+async def test_write_behind_writes_nothing_once_the_lock_may_be_lost() -> None:
+    """Not a queued chunk, not the commit: the store keeps what it held when the guard first refused."""
+    store = SlowAppender()
+    held = True
+
+    def ensure_held() -> None:
+        if not held:
+            raise Refusal(423, "lock_lost", "lost")
+
+    writer = WriteBehind(AsyncAppender(store, batch_size=1000), ensure_held, limit=100_000)
+    for _ in range(3):
+        await writer.write(b"x" * 1000)
+    while len(store.data) < 3000:
+        await asyncio.sleep(0.01)
+    held = False
+    with contextlib.suppress(Refusal):  # queued faster than the store writes (or refused already)
+        for _ in range(20):
+            await writer.write(b"y" * 1000)
+    with pytest.raises(Refusal):
+        await writer.finish()
+    assert bytes(store.data) == b"x" * 3000 and store.abandoned and not store.committed

@@ -2,11 +2,15 @@
 
 The stored object's SHA-256 must equal the source's: nothing lost, nothing
 duplicated. Runs on SQLite + filesystem and on MariaDB + S3 (moto over HTTP),
-so each database and each store meets a crash.
+so each database and each store meets a crash. The dead process's lock holds
+the upload for at most one lease after the kill (it was last renewed before
+it), so the resuming client meets 423 for no longer than that (plus one
+renewal interval of slack for its own requests).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import threading
 import time
@@ -17,6 +21,8 @@ import pytest
 from sqlalchemy import select
 from tusclient.client import TusClient
 
+from patient_upload.app import LOCK_LEASE
+from patient_upload.tus.handlers import RENEWALS_PER_LEASE
 from shared.context import build_context
 from shared.db.statuses import MediaStatus, UploadStatus
 from shared.db.tables import media, uploads
@@ -28,6 +34,8 @@ from tests.support.upload_process import UploadProcess
 
 SIZE = 40 * MIB + 7
 KILL_AFTER = 12 * MIB
+# What README promises a patient whose upload's process died: the lease (8 s) and one renewal interval (2 s).
+PROMISED_LOCKED_FOR = dt.timedelta(seconds=10)
 
 
 def file_sha256(path: Path) -> str:
@@ -36,6 +44,19 @@ def file_sha256(path: Path) -> str:
         while block := handle.read(MIB):
             digest.update(block)
     return digest.hexdigest()
+
+
+def first_write_past_the_lock(phone: SyncPatient, path: str, offset: int, give_up: float = 60) -> float:
+    """Empty PATCHes (they write nothing) until one is not refused with 423; returns when it got through."""
+    deadline = time.monotonic() + give_up
+    while True:
+        headers = phone.headers(**{"Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"})
+        response = phone.http.patch(f"{phone.base_url}{path}", headers=headers, data=b"", timeout=30)
+        if response.status_code != 423:
+            assert response.status_code == 204, response.text
+            return time.monotonic()
+        assert time.monotonic() < deadline, "the dead process's lock never freed"
+        time.sleep(0.1)
 
 
 def throttled(path: Path, block: int = 256 * 1024, pause: float = 0.01) -> Iterator[bytes]:
@@ -88,6 +109,7 @@ def test_sigkill_mid_upload_then_the_client_resumes(
             assert time.monotonic() < deadline, "upload made no progress"
             time.sleep(0.05)
         service.kill()
+        killed_at = time.monotonic()
         sender.join(timeout=30)
         assert outcome and isinstance(outcome[0], Exception)  # the upload really was cut off
 
@@ -98,10 +120,12 @@ def test_sigkill_mid_upload_then_the_client_resumes(
 
         service.start()
         phone.rebase(service.base_url)
+        locked_for = first_write_past_the_lock(phone, path, durable) - killed_at
+        bound = LOCK_LEASE + LOCK_LEASE / RENEWALS_PER_LEASE
+        assert bound <= PROMISED_LOCKED_FOR and locked_for <= bound.total_seconds()
         client = TusClient(
             f"{service.base_url}/files/", headers={"Cookie": phone.cookie_header(), "X-CSRF-Token": phone.csrf}
         )
-        # the dead process's lock expires by itself; tuspy retries meanwhile (423 Locked)
         uploader = client.uploader(
             str(source), url=f"{service.base_url}{path}", chunk_size=4 * MIB + 3, retries=30, retry_delay=1
         )

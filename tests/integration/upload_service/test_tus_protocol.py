@@ -6,12 +6,13 @@ import asyncio
 import base64
 import datetime as dt
 import hashlib
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 
 from patient_upload.tus.protocol import EXTENSIONS
 from shared import audit
@@ -372,6 +373,84 @@ async def test_concurrent_patches_never_corrupt_an_upload(new_patient: PatientFa
     )
 
 
+@pytest.mark.slow
+async def test_a_live_writer_keeps_the_lock_for_longer_than_a_lease(
+    aiohttp_client: ClientFactory, upload_ctx: AppContext
+) -> None:
+    """Leases are short so that a crashed holder frees the upload soon; a live one renews and is never joined."""
+    lease = dt.timedelta(seconds=2)
+    client = await app_client(aiohttp_client, upload_ctx, lock_lease=lease)
+    patient = await patient_factory(aiohttp_client, client, upload_ctx)()
+    data = jpeg_payload(400_000)
+    url = await patient.create_url(len(data))
+    slow = asyncio.create_task(patient.patch(url, 0, trickle(data[:300_000], 10_000, pause=0.2)))  # 6 s: 3 leases
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if upload_row(upload_ctx, url).lock_token:
+            break
+    for _ in range(5):
+        await asyncio.sleep(lease.total_seconds() / 2)
+        assert (await patient.patch(url, 0, data[:1000])).status == 423
+    assert (await slow).status == 204
+    assert (await patient.patch(url, 300_000, data[300_000:])).status == 204
+    row = upload_row(upload_ctx, url)
+    assert hashlib.sha256(b"".join(upload_ctx.store.iter_chunks(row.storage_key))).digest() == (
+        hashlib.sha256(data).digest()
+    )
+
+
+def hold_the_row(engine: Engine, upload: str, holding: threading.Event, release: threading.Event) -> None:
+    """Another transaction keeps the upload's row locked (on SQLite, the database), so lock renewals hang."""
+    with engine.begin() as conn:
+        conn.execute(select(uploads.c.id).where(uploads.c.id == upload).with_for_update())
+        holding.set()
+        release.wait(60)
+
+
+@pytest.mark.slow
+async def test_a_writer_that_cannot_renew_its_lock_stops_before_the_lease_ends(
+    aiohttp_client: ClientFactory, upload_ctx: AppContext
+) -> None:
+    """Once its lease could have passed to another process, a writer touches the store no more, commit included;
+    what it stored before stays, and the upload resumes from there."""
+    lease = dt.timedelta(seconds=3)
+    client = await app_client(aiohttp_client, upload_ctx, lock_lease=lease)
+    patient = await patient_factory(aiohttp_client, client, upload_ctx)()
+    data = jpeg_payload(40 * MIB)
+    url = await patient.create_url(len(data))
+    row = upload_row(upload_ctx, url)
+
+    def stored() -> int:  # from the store alone: the database is held below
+        return upload_ctx.store.resumable_offset(row.storage_key, row.storage_ref or "")
+
+    sending = asyncio.create_task(patient.patch(url, 0, trickle(data, 64 * 1024, pause=0.015)))  # ~4 MiB/s
+    for _ in range(200):  # until the store holds bytes (on S3, a first part)
+        await asyncio.sleep(0.05)
+        if stored():
+            break
+    holding, release = threading.Event(), threading.Event()
+    holder = asyncio.create_task(asyncio.to_thread(hold_the_row, upload_ctx.engine, row.id, holding, release))
+    try:
+        assert await asyncio.to_thread(holding.wait, 30)
+        # every renewal since was blocked, so the lease renewed last has now run out: the writer must have stopped
+        await asyncio.sleep(lease.total_seconds())
+        at_lease_end = stored()
+        await asyncio.sleep(lease.total_seconds())  # while the client goes on sending
+        assert stored() == at_lease_end
+    finally:
+        release.set()
+        await holder
+    response = await asyncio.wait_for(sending, timeout=60)
+    assert response.status == 423 and response.headers["X-MIA-Refusal"] == "lock_lost"
+    assert await patient.offset(url) == at_lease_end > 0
+    assert (await patient.patch(url, at_lease_end, data[at_lease_end:])).status == 204
+    row = upload_row(upload_ctx, url)
+    assert row.status == UploadStatus.COMPLETE
+    assert hashlib.sha256(b"".join(upload_ctx.store.iter_chunks(row.storage_key))).digest() == (
+        hashlib.sha256(data).digest()
+    )
+
+
 async def test_a_lock_left_by_a_dead_process_expires(new_patient: PatientFactory, upload_ctx: AppContext) -> None:
     patient = await new_patient()
     data = jpeg_payload(5000)
@@ -436,6 +515,67 @@ async def test_a_stalled_connection_is_ended_and_the_upload_resumes(
     assert resumed.status == 204
     first.cancel()
     assert upload_row(upload_ctx, url).status == UploadStatus.COMPLETE
+
+
+# A short window and a high floor so that the rate tests take seconds (the service's own: 512 B/s over 30 s).
+TEST_FLOOR = 8 * 1024
+TEST_WINDOW = 1.0
+
+
+def sha256_checksum(chunk: bytes) -> str:
+    return f"sha256 {base64.b64encode(hashlib.sha256(chunk).digest()).decode()}"
+
+
+@pytest.mark.parametrize("checksummed", [False, True], ids=["streamed", "checksummed"])
+async def test_a_body_slower_than_the_floor_is_cut_off_and_frees_the_lock(
+    aiohttp_client: ClientFactory, upload_ctx: AppContext, checksummed: bool
+) -> None:
+    """A client that drips a few bytes now and then is never silent, yet would hold the upload's lock for ever.
+
+    It is ended like a silent one: a streamed body keeps what arrived, a checksummed one keeps nothing (it
+    cannot be verified), and either way the next PATCH gets the lock.
+    """
+    client = await app_client(aiohttp_client, upload_ctx, min_body_rate=TEST_FLOOR, body_rate_window=TEST_WINDOW)
+    patient = await patient_factory(aiohttp_client, client, upload_ctx)()
+    data = jpeg_payload(300_000)
+    url = await patient.create_url(len(data))
+    sent = 100_000
+
+    async def drips() -> AsyncIterator[bytes]:
+        nonlocal sent
+        yield data[:sent]
+        while sent < len(data):  # then 64 bytes every 0.2 s: 320 B/s, far below the floor
+            await asyncio.sleep(0.2)
+            yield data[sent : sent + 64]
+            sent += 64
+
+    checksum = {"Upload-Checksum": sha256_checksum(data)} if checksummed else {}
+    dripped = await asyncio.wait_for(patient.patch(url, 0, drips(), **checksum), timeout=15)
+    assert dripped.status == 204
+    offset = int(dripped.headers["Upload-Offset"])
+    assert offset == 0 if checksummed else 100_000 <= offset <= sent
+    assert await patient.offset(url) == offset == stored_offset(upload_ctx, url)
+    assert upload_row(upload_ctx, url).lock_token is None
+    rest = data[offset:]
+    checksum = {"Upload-Checksum": sha256_checksum(rest)} if checksummed else {}
+    assert (await patient.patch(url, offset, rest, **checksum)).status == 204  # not 423: the lock was freed
+    row = upload_row(upload_ctx, url)
+    assert row.status == UploadStatus.COMPLETE
+    assert hashlib.sha256(b"".join(upload_ctx.store.iter_chunks(row.storage_key))).digest() == (
+        hashlib.sha256(data).digest()
+    )
+
+
+async def test_a_slow_phone_above_the_floor_is_never_cut_off(aiohttp_client: ClientFactory, ctx: AppContext) -> None:
+    """2G (about 30 KiB/s) is 60 times the service's floor; here, scaled, a body at 4 times the test floor."""
+    client = await app_client(aiohttp_client, ctx, min_body_rate=TEST_FLOOR, body_rate_window=TEST_WINDOW)
+    patient = await patient_factory(aiohttp_client, client, ctx)()
+    piece = TEST_FLOOR * 4 // 10  # every 0.1 s
+    data = jpeg_payload(piece * 40)  # four seconds: four windows
+    url = await patient.create_url(len(data))
+    response = await patient.patch(url, 0, trickle(data, piece, pause=0.1))
+    assert response.status == 204 and response.headers["Upload-Offset"] == str(len(data))
+    assert upload_row(ctx, url).status == UploadStatus.COMPLETE
 
 
 async def test_method_override_for_networks_that_block_patch(new_patient: PatientFactory) -> None:

@@ -1,5 +1,5 @@
 """Cross-cutting web behaviour: security headers, HTTPS cookies behind a load balancer, PWA files,
-health check, and logs that never carry tokens."""
+and logs that never carry tokens (health checks: test_health.py)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ async def test_every_response_has_the_security_headers(new_page_patient: Patient
         await patient.client.get("/manifest.webmanifest"),
         await patient.client.get("/sw.js"),
         await patient.client.get("/healthz"),
+        await patient.client.get("/readyz"),
         await patient.client.get("/no-such-page"),
         await patient.client.options("/files/"),
         await patient.head(url),
@@ -119,12 +120,6 @@ async def test_pwa_manifest_and_service_worker(page_client: TestClient) -> None:
     font = await page_client.get("/static/vendor/inter-latin-wght-normal.woff2")
     assert font.status == 200 and (await font.read())[:4] == b"wOF2"
     assert (await page_client.get("/static/vendor/../../package.json")).status == 404
-
-
-async def test_health_check(page_client: TestClient) -> None:
-    response = await page_client.get("/healthz")
-    assert response.status == 200
-    assert await response.json() == {"status": "ok", "database": "ok", "storage": "ok"}
 
 
 async def test_logs_never_carry_the_invite_token(new_patient: PatientFactory, caplog: pytest.LogCaptureFixture) -> None:
