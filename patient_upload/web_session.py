@@ -19,6 +19,7 @@ from patient_upload import sessions
 from patient_upload.limits import form_expired, session_ended
 from patient_upload.sessions import PatientSession
 from patient_upload.state import state_of
+from shared.client_address import client_address as address_of
 
 SESSION_COOKIE = "mia_session"
 FORM_COOKIE = "mia_form"
@@ -36,12 +37,12 @@ def is_https(request: web.Request) -> bool:
 
 
 def client_address(request: web.Request) -> str | None:
-    """The patient's address for the audit log: the load balancer's X-Forwarded-For entry when trusted."""
-    if state_of(request).ctx.settings.trust_proxy_headers:
-        forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
-        if forwarded:
-            return forwarded[-1][:45]  # the hop our own load balancer appended
-    return (request.remote or "")[:45] or None
+    """The patient's address for the audit log (see shared.client_address)."""
+    return address_of(
+        request.remote,
+        request.headers.get("X-Forwarded-For"),
+        trust_proxy=state_of(request).ctx.settings.trust_proxy_headers,
+    )
 
 
 def _cookie_name(request: web.Request, base: str) -> str:

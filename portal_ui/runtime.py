@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 
 import streamlit as st
 
+from shared.client_address import client_address
 from shared.clock import utcnow
 from shared.context import AppContext, build_context
 from shared.db.migrations import is_up_to_date
@@ -41,14 +41,14 @@ def portal_context() -> AppContext:
 
 
 def remote_addr() -> str | None:
-    """The client's address for the audit log, when Streamlit knows it."""
-    address = getattr(st.context, "ip_address", None)
-    if not isinstance(address, str):
-        return None
-    try:
-        return str(ipaddress.ip_address(address))
-    except ValueError:
-        return None
+    """The client's address for the audit log: behind the load balancer, the address it forwarded."""
+    peer = getattr(st.context, "ip_address", None)
+    headers = getattr(st.context, "headers", None) or {}
+    return client_address(
+        peer if isinstance(peer, str) else None,
+        headers.get("X-Forwarded-For"),
+        trust_proxy=portal_context().settings.trust_proxy_headers,
+    )
 
 
 def now() -> dt.datetime:

@@ -16,6 +16,9 @@ from shared.settings import PROJECT_ROOT
 
 PORTAL_SCRIPT = PROJECT_ROOT / "portal_app.py"
 START_TIMEOUT = 90
+# As the Procfile and the image start it: uvicorn (under Streamlit) trusts nobody's X-Forwarded-For;
+# the portal decides that itself from MIA_TRUST_PROXY_HEADERS (shared.client_address).
+PORTAL_PROCESS_ENV = {"FORWARDED_ALLOW_IPS": ""}
 
 
 def free_port() -> int:
@@ -35,7 +38,7 @@ class PortalServer:
     @classmethod
     def start(cls, environment: dict[str, str], log_path: Path) -> PortalServer:
         port = free_port()
-        env = {**os.environ, **environment}
+        env = {**os.environ, **PORTAL_PROCESS_ENV, **environment}
         log = log_path.open("wb")
         command = [
             sys.executable, "-m", "streamlit", "run", str(PORTAL_SCRIPT),
