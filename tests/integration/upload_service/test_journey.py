@@ -148,6 +148,27 @@ async def test_badly_typed_dates_are_explained_and_not_counted(
     assert encounter_row(ctx, patient.encounter_id).dob_failures == 0
 
 
+def arabic_indic(digits: str) -> str:
+    return digits.translate({ord("0") + n: 0x0660 + n for n in range(10)})
+
+
+async def test_a_date_in_other_digits_is_explained_and_not_counted(
+    new_page_patient: PatientFactory, ctx: AppContext
+) -> None:
+    patient = await new_page_patient(verified=False)
+    year, month, day = patient.date_of_birth.split("-")
+    for typed in ((arabic_indic(day), arabic_indic(month), arabic_indic(year)), (day, month, "１９" + year[2:])):
+        html = await patient.open_link()
+        form = {"form_token": form_field(html, "form_token"), "day": typed[0], "month": typed[1], "year": typed[2]}
+        response = await patient.client.post(f"/p/{patient.token}", data=form, allow_redirects=False)
+        assert response.status == 400  # the right date, but not in digits 0-9: refused like letters
+        assert "Enter your date of birth as numbers" in await response.text()
+    row = encounter_row(ctx, patient.encounter_id)
+    assert row.dob_failures == 0 and row.verified_at is None
+    assert "patient.dob_failed" not in actions(ctx, patient.encounter_id)
+    await patient.verify()
+
+
 async def test_consent_is_required_before_uploading(new_page_patient: PatientFactory, ctx: AppContext) -> None:
     patient = await new_page_patient(verified=False)
     await patient.verify()
