@@ -83,9 +83,9 @@ def access_problem(row: Any, now: dt.datetime) -> Refusal | None:
     return None
 
 
-def advance(conn: Connection, row: Any, stage: EncounterStatus, now: dt.datetime) -> None:
-    """Stamp the stage (first time only) and move the status forward, never back."""
-    values: dict[str, Any] = {"updated_at": now}
+def advance(conn: Connection, row: Any, stage: EncounterStatus, now: dt.datetime, **also: Any) -> None:
+    """Stamp the stage (first time only) and move the status forward, never back (setting `also` with it)."""
+    values: dict[str, Any] = {"updated_at": now, **also}
     for earlier in STAGES[1 : STAGES.index(stage) + 1]:
         column = STAMPS.get(earlier)
         if column and getattr(row, column) is None:
@@ -123,8 +123,9 @@ def verify_date_of_birth(ctx: AppContext, token: str, date_of_birth: dt.date, re
 
     Wrong dates on a live link are counted on the encounter (whatever session
     or address they come from); the MAX_DOB_FAILURES-th locks the link until a
-    clinician reissues or unlocks it. The comparison is constant-time, and
-    every failure is audited (so each path costs a write).
+    clinician reissues or unlocks it, and a right date sets the count back to
+    zero (the limit is on wrong dates in a row). The comparison is
+    constant-time, and every failure is audited (so each path costs a write).
     """
     with ctx.engine.begin() as conn:
         row = _for_update(conn, encounters.c.invite_token_hash == token_hash(token))
@@ -133,7 +134,7 @@ def verify_date_of_birth(ctx: AppContext, token: str, date_of_birth: dt.date, re
         expected = ctx.cipher.decrypt("encounters", "date_of_birth", row.id, row.date_of_birth) if usable else "-"
         matches = hmac.compare_digest(expected.encode("utf-8"), date_of_birth.isoformat().encode("utf-8"))
         if usable and matches:
-            advance(conn, row, EncounterStatus.VERIFIED, now)
+            advance(conn, row, EncounterStatus.VERIFIED, now, dob_failures=0)
             audit.record(
                 conn, "patient.verified", actor_type=audit.ACTOR_PATIENT, encounter_id=row.id, remote_addr=remote_addr
             )

@@ -99,6 +99,22 @@ async def test_five_wrong_dates_lock_the_link_across_sessions(
     await patient.verify()
 
 
+async def test_a_right_date_resets_the_count_of_wrong_ones(
+    new_page_patient: PatientFactory, page_client: TestClient, aiohttp_client, ctx: AppContext
+) -> None:
+    patient = await new_page_patient(verified=False)
+    for _ in range(MAX_DOB_FAILURES - 1):
+        assert (await patient.submit_date(WRONG_DATE)).status == 400
+    assert encounter_row(ctx, patient.encounter_id).dob_failures == MAX_DOB_FAILURES - 1
+    await patient.verify()
+    assert encounter_row(ctx, patient.encounter_id).dob_failures == 0
+    other_phone = PatientClient(await aiohttp_client(page_client.server), patient.token)  # the link still works
+    assert (await other_phone.submit_date(WRONG_DATE)).status == 400
+    row = encounter_row(ctx, patient.encounter_id)
+    assert row.dob_failures == 1 and row.locked_at is None  # 4 wrong, right, 1 wrong: not locked
+    await other_phone.verify()
+
+
 async def test_verification_starts_a_server_side_session(new_page_patient: PatientFactory, ctx: AppContext) -> None:
     patient = await new_page_patient(verified=False)
     response = await patient.submit_date()
