@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+from collections.abc import Callable
 from http.cookies import SimpleCookie
 
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
+from patient_upload import journey
 from patient_upload.consent_text import CONSENT_TEXT_VERSION
 from patient_upload.journey import MAX_DOB_FAILURES
 from shared import audit
@@ -17,9 +20,9 @@ from shared.context import AppContext
 from shared.db.statuses import EncounterStatus, UploadStatus
 from shared.db.tables import consents, encounters, notifications, patient_sessions, uploads
 from shared.encounters import unlock
-from shared.ids import token_hash
+from shared.ids import new_secret_token, token_hash
 from tests.integration.upload_service.conftest import PatientFactory
-from tests.support.factories import PATIENT, REQUEST_NOTE
+from tests.support.factories import PATIENT, REQUEST_NOTE, make_clinician, make_encounter
 from tests.support.patient_client import PatientClient, form_field
 from tests.support.upload_payloads import jpeg_payload
 
@@ -113,6 +116,55 @@ async def test_a_right_date_resets_the_count_of_wrong_ones(
     row = encounter_row(ctx, patient.encounter_id)
     assert row.dob_failures == 1 and row.locked_at is None  # 4 wrong, right, 1 wrong: not locked
     await other_phone.verify()
+
+
+def statements_of(ctx: AppContext, step: Callable[[], object]) -> list[tuple[str, int]]:
+    """Every statement `step` sends to the database, with its number of parameters."""
+    sent: list[tuple[str, int]] = []
+
+    def record(_conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        sent.append((statement, len(parameters or ())))
+
+    event.listen(ctx.engine, "before_cursor_execute", record)
+    try:
+        step()
+    finally:
+        event.remove(ctx.engine, "before_cursor_execute", record)
+    return sent
+
+
+def test_every_refusal_runs_the_same_statements(ctx: AppContext) -> None:
+    clinician_id = make_clinician(ctx, username="dr-statements")
+    links = {kind: make_encounter(ctx, clinician_id) for kind in ("live", "expired", "locked", "closed")}
+    past = utcnow() - dt.timedelta(minutes=1)
+    changes = {"expired": {"invite_expires_at": past}, "locked": {"locked_at": past}, "closed": {"status": "submitted"}}
+    with ctx.engine.begin() as conn:
+        for kind, values in changes.items():
+            conn.execute(update(encounters).where(encounters.c.id == links[kind].encounter_id).values(**values))
+    journey.open_link(ctx, links["live"].token, "127.0.0.1")  # a link its holder opened before
+    before = {kind: encounter_row(ctx, link.encounter_id) for kind, link in links.items()}
+    tokens = {**{kind: link.token for kind, link in links.items()}, "unknown": new_secret_token()}
+    wrong = dt.date.fromisoformat(WRONG_DATE)
+
+    opened = {
+        kind: statements_of(ctx, lambda t=token: journey.open_link(ctx, t, "127.0.0.1"))
+        for kind, token in tokens.items()
+    }
+    refused = {
+        kind: statements_of(ctx, lambda t=token: journey.verify_date_of_birth(ctx, t, wrong, "127.0.0.1"))
+        for kind, token in tokens.items()
+    }
+
+    for statements in (opened, refused):
+        assert all(sent == statements["live"] for sent in statements.values()), statements
+    assert any(sql.lstrip().upper().startswith("UPDATE ENCOUNTERS") for sql, _ in refused["unknown"])
+    assert encounter_row(ctx, links["live"].encounter_id).dob_failures == 1  # the live link counted the wrong date
+    for kind in changes:  # the others changed nothing
+        after = encounter_row(ctx, links[kind].encounter_id)
+        assert (after.dob_failures, after.updated_at) == (before[kind].dob_failures, before[kind].updated_at)
+    with ctx.engine.connect() as conn:
+        failed = audit.search(conn, action="patient.dob_failed")
+    assert sorted(json.loads(event["detail"])["link"] for event in failed) == sorted(tokens)
 
 
 async def test_verification_starts_a_server_side_session(new_page_patient: PatientFactory, ctx: AppContext) -> None:
