@@ -150,11 +150,14 @@ def access_problem(row: Any, now: dt.datetime) -> Refusal | None:
     return None
 
 
-def advance(conn: Connection, row: Any, stage: EncounterStatus, now: dt.datetime, **also: Any) -> None:
+def advance(
+    conn: Connection, row: Any, stage: EncounterStatus, now: dt.datetime, *, first_time_only: bool = False, **also: Any
+) -> None:
     """Stamp the stage and those before it and move the status forward, never back (setting `also` too).
 
     COALESCE keeps a stamp already there, so the statement depends on the
-    stage and the status only, not on which stamps the row holds.
+    stage and the status only, not on which stamps the row holds. With
+    `first_time_only`, a row already stamped for this stage is left alone.
     """
     values: dict[str, Any] = {"updated_at": now, **also}
     for earlier in STAGES[1 : STAGES.index(stage) + 1]:
@@ -163,19 +166,25 @@ def advance(conn: Connection, row: Any, stage: EncounterStatus, now: dt.datetime
             values[column] = func.coalesce(encounters.c[column], literal(now, encounters.c[column].type))
     if STAGES.index(EncounterStatus(row.status)) < STAGES.index(stage):
         values["status"] = stage
-    conn.execute(update(encounters).where(encounters.c.id == row.id).values(**values))
+    statement = update(encounters).where(encounters.c.id == row.id)
+    if first_time_only:
+        statement = statement.where(encounters.c[STAMPS[stage]].is_(None))
+    conn.execute(statement.values(**values))
 
 
 def open_link(ctx: AppContext, token: str, remote_addr: str | None) -> None:
-    """GET of the link: stamp `opened` and audit it. Consumes nothing (SMS link scanners prefetch).
+    """GET of the link: stamp `opened` (the first time) and audit it. Consumes nothing (SMS link scanners
+    prefetch).
 
     A link that is not live is audited too and stamps the stand-in: the same
-    statements whatever the token.
+    statements whatever the token. Once opened, a link is not written again
+    on opening (neither is the stand-in, which names no row): the GET can be
+    repeated without limit, so it must not take longer for a live link.
     """
     with ctx.engine.begin() as conn:
         now = utcnow()
         state, row = _look_up_link(conn, ctx.cipher, token, now)
-        advance(conn, _subject(ctx.cipher, state, row), EncounterStatus.OPENED, now)
+        advance(conn, _subject(ctx.cipher, state, row), EncounterStatus.OPENED, now, first_time_only=True)
         audit.record(
             conn,
             "patient.link_opened",

@@ -48,8 +48,10 @@ async def test_opening_the_link_consumes_nothing(new_page_patient: PatientFactor
     patient = await new_page_patient(verified=False)
     before = encounter_row(ctx, patient.encounter_id)
     first = await patient.open_link()
+    opened = encounter_row(ctx, patient.encounter_id)
     second = await patient.open_link()  # a link scanner, then the patient
     row = encounter_row(ctx, patient.encounter_id)
+    assert row == opened  # opening an opened link writes nothing to it (no time to tell a live link by)
     assert row.invite_token_hash == before.invite_token_hash == token_hash(patient.token)
     assert row.status == EncounterStatus.OPENED and row.opened_at is not None and row.verified_at is None
     assert "What is your date of birth?" in first and normalised(first) == normalised(second)
