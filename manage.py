@@ -22,6 +22,7 @@ from shared.identifiers import InvalidIdentifier
 from shared.json_logging import configure_logging
 from shared.key_rotation import key_ids_in_use, reencrypt_all
 from shared.keys import add_file_key, load_keys, retire_file_keys
+from shared.numbers import whole_number
 from shared.private_files import PRIVATE_DIR_MODE, tighten
 from shared.purge import purge_expired
 from shared.settings import ConfigError, load_settings
@@ -111,6 +112,14 @@ def cmd_purge_expired(ctx: AppContext, args: argparse.Namespace) -> None:
 SCHEMA_COMMANDS = {"init", "migrate"}
 
 
+def whole_number_argument(raw: str) -> int:
+    """argparse's `type=int` would take '-5', ' 7' and '٧'; an operator's count is digits 0-9."""
+    value = whole_number(raw.strip(), max_digits=9)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected a whole number (digits 0-9), got {raw!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="manage.py", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -138,13 +147,19 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--phone", help="UK mobile number")
     enc.add_argument("--email")
     enc.add_argument("--note", help="what to photograph or film, shown to the patient")
-    enc.add_argument("--lifetime-hours", type=int, help="how long the link works (default MIA_INVITE_LIFETIME_HOURS)")
+    enc.add_argument(
+        "--lifetime-hours",
+        type=whole_number_argument,
+        help="how long the link works (default MIA_INVITE_LIFETIME_HOURS)",
+    )
 
     rotate = add("rotate-keys", cmd_rotate_keys, "re-encrypt every patient field under a new key")
     rotate.add_argument("--retire", action="store_true", help="then drop keys no value uses (key file only)")
 
     purge = add("purge-expired", cmd_purge_expired, "abort abandoned uploads, drop expired sessions and dead links")
-    purge.add_argument("--every", type=int, metavar="SECONDS", help="keep running, purging every SECONDS")
+    purge.add_argument(
+        "--every", type=whole_number_argument, metavar="SECONDS", help="keep running, purging every SECONDS"
+    )
     return parser
 
 

@@ -3,18 +3,23 @@
 Each step stamps the encounter (opened/verified/consented/submitted, status
 only ever moving forward) and writes an audit event in the same
 transaction. Every way a date-of-birth check can fail (unknown link, wrong
-date, expired, locked or already used) gives the caller the same answer.
+date, expired, locked or already used) gives the caller the same answer, in
+the same time: a link that is not live is replaced by a stand-in shaped like
+one that is (`_stand_in`), so opening the link and every refusal run the
+same statements whatever the token, and the response time does not tell
+an old link's holder whether it still works.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, Select, and_, bindparam, case, func, literal, not_, or_, select, update
 
 from patient_upload.consent_text import CONSENT_TEXT_VERSION, REQUIRED_FIELDS
 from patient_upload.limits import Refusal, already_sent, consent_needed, link_expired
@@ -24,9 +29,12 @@ from shared.context import AppContext
 from shared.db.statuses import EncounterStatus, MediaKind, UploadStatus
 from shared.db.tables import consents, encounters, uploads
 from shared.encounters import CLOSED_STATUSES, decrypt_request_note
+from shared.field_crypto import FieldCipher
 from shared.ids import new_id, token_hash
 
 MAX_DOB_FAILURES = 5
+NO_ENCOUNTER_ID = "0" * 32  # never a row id: new_id() is a UUID4, whose version digit is 4
+STAND_IN_DATE = "0000-00-00"  # as long as an ISO date, and never one
 STAGES = (
     EncounterStatus.INVITED,
     EncounterStatus.OPENED,
@@ -43,8 +51,79 @@ STAMPS = {
 }
 
 
-def _for_update(conn: Connection, *conditions: Any) -> Any:
-    return conn.execute(select(encounters).where(*conditions).with_for_update()).first()
+@dataclass(frozen=True)
+class LinkRow:
+    """What opening the link and checking the date of birth work on: no more than a refusal needs."""
+
+    id: str
+    status: str
+    date_of_birth: bytes
+    dob_failures: int
+
+
+_LINK_FIELDS = tuple(item.name for item in fields(LinkRow))
+
+
+def _link_query() -> Select[Any]:
+    """SELECT the encounter an invite token names (locked), with its link's state worked out in SQL.
+
+    One row comes back whatever the token: an outer join from a one-row
+    table, and COALESCE fills in the stand-in's values when no encounter
+    matches (every column read is NOT NULL, so NULL means "no row"). The
+    driver and Python then do the same work for an unknown token as for a
+    known one. Built once: the statement is the same for every request.
+    """
+    closed = or_(*(encounters.c.status == status.value for status in CLOSED_STATUSES))
+    live = and_(
+        encounters.c.deleted_at.is_(None),
+        encounters.c.locked_at.is_(None),
+        not_(closed),
+        encounters.c.invite_expires_at > bindparam("now", type_=encounters.c.invite_expires_at.type),
+    )
+    state = case(
+        (encounters.c.id.is_(None), "unknown"),
+        (live, "live"),
+        (encounters.c.locked_at.is_not(None), "locked"),
+        (or_(closed, encounters.c.deleted_at.is_not(None)), "closed"),
+        else_="expired",
+    )
+    one_row = select(literal(1).label("one")).subquery("one_row")
+    found = one_row.outerjoin(encounters, encounters.c.invite_token_hash == bindparam("token_hash"))
+    columns = [
+        func.coalesce(encounters.c[name], bindparam(f"stand_in_{name}", type_=encounters.c[name].type)).label(name)
+        for name in _LINK_FIELDS
+    ]
+    return select(*columns, state.label("link")).select_from(found).with_for_update()
+
+
+_LINK_QUERY = _link_query()
+
+
+def _look_up_link(conn: Connection, cipher: FieldCipher, token: str, now: dt.datetime) -> tuple[str, LinkRow | None]:
+    """The state of a link ("live", "unknown", "locked", "closed" or "expired") and its encounter, locked
+    for this transaction (None for an unknown token)."""
+    stand_in = {f"stand_in_{name}": getattr(_stand_in(cipher), name) for name in _LINK_FIELDS}
+    result = conn.execute(_LINK_QUERY, {"token_hash": token_hash(token), "now": now, **stand_in}).one()
+    row = LinkRow(*(result._mapping[name] for name in _LINK_FIELDS))
+    return result.link, None if result.link == "unknown" else row
+
+
+@functools.lru_cache(maxsize=4)
+def _stand_in(cipher: FieldCipher) -> LinkRow:
+    """What the link steps work on when the link is not live: an opened encounter that does not exist.
+
+    Its date of birth is a real ciphertext of the same length (so it decrypts
+    at the same cost and never matches), it is already opened (so `advance`
+    sets the same columns as for a link opened before), and its id names no
+    row (so the same UPDATE statements change nothing).
+    """
+    stored = cipher.encrypt("encounters", "date_of_birth", NO_ENCOUNTER_ID, STAND_IN_DATE)
+    return LinkRow(id=NO_ENCOUNTER_ID, status=EncounterStatus.OPENED, date_of_birth=stored, dob_failures=0)
+
+
+def _subject(cipher: FieldCipher, state: str, row: LinkRow | None) -> LinkRow:
+    """The encounter when its link is live, else the stand-in."""
+    return row if row is not None and state == "live" else _stand_in(cipher)
 
 
 def load_encounter(conn: Connection, encounter_id: str, lock: bool = False) -> Any:
@@ -54,18 +133,6 @@ def load_encounter(conn: Connection, encounter_id: str, lock: bool = False) -> A
 
 def encounter_for_token(conn: Connection, token: str) -> str | None:
     return conn.execute(select(encounters.c.id).where(encounters.c.invite_token_hash == token_hash(token))).scalar()
-
-
-def link_is_usable(row: Any, now: dt.datetime) -> bool:
-    """Can this link still be used to verify? (not sent, not locked, not expired, not deleted)"""
-    return (
-        row.deleted_at is None
-        and row.locked_at is None
-        and row.status not in CLOSED_STATUSES
-        and row.invite_token_hash is not None
-        and row.invite_expires_at is not None
-        and row.invite_expires_at > now
-    )
 
 
 def access_problem(row: Any, now: dt.datetime) -> Refusal | None:
@@ -83,96 +150,106 @@ def access_problem(row: Any, now: dt.datetime) -> Refusal | None:
     return None
 
 
-def advance(conn: Connection, row: Any, stage: EncounterStatus, now: dt.datetime) -> None:
-    """Stamp the stage (first time only) and move the status forward, never back."""
-    values: dict[str, Any] = {"updated_at": now}
+def advance(
+    conn: Connection, row: Any, stage: EncounterStatus, now: dt.datetime, *, first_time_only: bool = False, **also: Any
+) -> None:
+    """Stamp the stage and those before it and move the status forward, never back (setting `also` too).
+
+    COALESCE keeps a stamp already there, so the statement depends on the
+    stage and the status only, not on which stamps the row holds. With
+    `first_time_only`, a row already stamped for this stage is left alone.
+    """
+    values: dict[str, Any] = {"updated_at": now, **also}
     for earlier in STAGES[1 : STAGES.index(stage) + 1]:
         column = STAMPS.get(earlier)
-        if column and getattr(row, column) is None:
-            values[column] = now
+        if column:
+            values[column] = func.coalesce(encounters.c[column], literal(now, encounters.c[column].type))
     if STAGES.index(EncounterStatus(row.status)) < STAGES.index(stage):
         values["status"] = stage
-    conn.execute(update(encounters).where(encounters.c.id == row.id).values(**values))
+    statement = update(encounters).where(encounters.c.id == row.id)
+    if first_time_only:
+        statement = statement.where(encounters.c[STAMPS[stage]].is_(None))
+    conn.execute(statement.values(**values))
 
 
 def open_link(ctx: AppContext, token: str, remote_addr: str | None) -> None:
-    """GET of the link: stamp `opened` and audit it. Consumes nothing (SMS link scanners prefetch)."""
+    """GET of the link: stamp `opened` (the first time) and audit it. Consumes nothing (SMS link scanners
+    prefetch).
+
+    A link that is not live is audited too and stamps the stand-in: the same
+    statements whatever the token. Once opened, a link is not written again
+    on opening (neither is the stand-in, which names no row): the GET can be
+    repeated without limit, so it must not take longer for a live link.
+    """
     with ctx.engine.begin() as conn:
-        row = _for_update(conn, encounters.c.invite_token_hash == token_hash(token))
         now = utcnow()
-        if row is None or not link_is_usable(row, now):
-            return
-        advance(conn, row, EncounterStatus.OPENED, now)
+        state, row = _look_up_link(conn, ctx.cipher, token, now)
+        advance(conn, _subject(ctx.cipher, state, row), EncounterStatus.OPENED, now, first_time_only=True)
         audit.record(
-            conn, "patient.link_opened", actor_type=audit.ACTOR_PATIENT, encounter_id=row.id, remote_addr=remote_addr
+            conn,
+            "patient.link_opened",
+            actor_type=audit.ACTOR_PATIENT,
+            encounter_id=row.id if row is not None else None,
+            remote_addr=remote_addr,
+            detail={"link": state},
         )
 
 
-def _link_state(row: Any, now: dt.datetime) -> str:
-    if row is None:
-        return "unknown"
-    if row.locked_at is not None:
-        return "locked"
-    if row.status in CLOSED_STATUSES or row.deleted_at is not None:
-        return "closed"
-    return "expired"
-
-
 def verify_date_of_birth(ctx: AppContext, token: str, date_of_birth: dt.date, remote_addr: str | None) -> str | None:
-    """The encounter id when the link is usable and the date matches, else None.
+    """The encounter id when the link is live and the date matches, else None.
 
     Wrong dates on a live link are counted on the encounter (whatever session
     or address they come from); the MAX_DOB_FAILURES-th locks the link until a
-    clinician reissues or unlocks it. The comparison is constant-time, and
-    every failure is audited (so each path costs a write).
+    clinician reissues or unlocks it, and a right date sets the count back to
+    zero (the limit is on wrong dates in a row). The comparison is
+    constant-time, and every refusal decrypts a date, runs the counting
+    UPDATE and writes one audit event, whatever the link (see `_stand_in`).
     """
     with ctx.engine.begin() as conn:
-        row = _for_update(conn, encounters.c.invite_token_hash == token_hash(token))
         now = utcnow()
-        usable = row is not None and link_is_usable(row, now)
-        expected = ctx.cipher.decrypt("encounters", "date_of_birth", row.id, row.date_of_birth) if usable else "-"
+        state, row = _look_up_link(conn, ctx.cipher, token, now)
+        subject = _subject(ctx.cipher, state, row)
+        expected = ctx.cipher.decrypt("encounters", "date_of_birth", subject.id, subject.date_of_birth)
         matches = hmac.compare_digest(expected.encode("utf-8"), date_of_birth.isoformat().encode("utf-8"))
-        if usable and matches:
-            advance(conn, row, EncounterStatus.VERIFIED, now)
+        if matches and subject is row:
+            advance(conn, row, EncounterStatus.VERIFIED, now, dob_failures=0)
             audit.record(
                 conn, "patient.verified", actor_type=audit.ACTOR_PATIENT, encounter_id=row.id, remote_addr=remote_addr
             )
             return str(row.id)
-        if not usable:
-            audit.record(
-                conn,
-                "patient.dob_failed",
-                actor_type=audit.ACTOR_PATIENT,
-                encounter_id=row.id if row is not None else None,
-                remote_addr=remote_addr,
-                detail={"link": _link_state(row, now)},
-            )
-            return None
-        failures = row.dob_failures + 1
-        locked = failures >= MAX_DOB_FAILURES
-        conn.execute(
-            update(encounters)
-            .where(encounters.c.id == row.id)
-            .values(dob_failures=failures, locked_at=now if locked else None, updated_at=now)
-        )
+        _refuse(conn, state, row, subject, now, remote_addr)
+        return None
+
+
+def _refuse(
+    conn: Connection, state: str, row: LinkRow | None, subject: LinkRow, now: dt.datetime, remote_addr: str | None
+) -> None:
+    """Count a wrong date on `subject` (the live encounter; the stand-in changes no row) and audit it."""
+    failures = subject.dob_failures + 1
+    locked = failures >= MAX_DOB_FAILURES
+    conn.execute(
+        update(encounters)
+        .where(encounters.c.id == subject.id)
+        .values(dob_failures=failures, locked_at=now if locked else None, updated_at=now)
+    )
+    held = row.dob_failures if row is not None else 0  # what a link that is not live keeps
+    audit.record(
+        conn,
+        "patient.dob_failed",
+        actor_type=audit.ACTOR_PATIENT,
+        encounter_id=row.id if row is not None else None,
+        remote_addr=remote_addr,
+        detail={"link": state, "failures": failures if subject is row else held},
+    )
+    if locked:
         audit.record(
             conn,
-            "patient.dob_failed",
+            "patient.link_locked",
             actor_type=audit.ACTOR_PATIENT,
-            encounter_id=row.id,
+            encounter_id=subject.id,
             remote_addr=remote_addr,
-            detail={"link": "live", "failures": failures},
+            detail={"failures": failures},
         )
-        if locked:
-            audit.record(
-                conn,
-                "patient.link_locked",
-                actor_type=audit.ACTOR_PATIENT,
-                encounter_id=row.id,
-                remote_addr=remote_addr,
-                detail={"failures": failures},
-            )
-        return None
 
 
 def request_note(ctx: AppContext, encounter_id: str) -> str | None:

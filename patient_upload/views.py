@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import re
 from typing import Any
 
 from aiohttp import web
@@ -37,6 +36,7 @@ from shared.db.statuses import MediaKind, UploadStatus
 from shared.encounters import CLOSED_STATUSES
 from shared.identifiers import InvalidIdentifier, parse_date_of_birth
 from shared.json_logging import get_logger
+from shared.numbers import ascii_digits
 from shared.storage.base import StorageError
 
 log = get_logger(__name__)
@@ -129,17 +129,19 @@ async def link(request: web.Request) -> web.Response:
     return _date_form(request, token)
 
 
-DATE_PART = re.compile(r"\s*(\d{1,4})\s*")
-
-
 def parse_date_parts(day: str, month: str, year: str) -> dt.date:
-    """Day, month and year as typed (numbers); raises InvalidIdentifier with a sentence for the patient."""
-    parts = [DATE_PART.fullmatch(value or "") for value in (day, month, year)]
-    if not all(parts) or len(year.strip()) != 4:
+    """Day, month and year as typed (numbers); raises InvalidIdentifier with a sentence for the patient.
+
+    Digits 0-9 only, as the form's fields are sized (2, 2 and 4): digits of
+    other scripts get the same answer as letters, never a date.
+    """
+    d = ascii_digits((day or "").strip(), max_digits=2)
+    m = ascii_digits((month or "").strip(), max_digits=2)
+    y = ascii_digits((year or "").strip(), max_digits=4, min_digits=4)
+    if d is None or m is None or y is None:
         raise InvalidIdentifier("Enter your date of birth as numbers, for example 27 3 1985.")
-    d, m, y = (int(match.group(1)) for match in parts if match)
     try:
-        return parse_date_of_birth(f"{y:04d}-{m:02d}-{d:02d}")
+        return parse_date_of_birth(f"{y}-{int(m):02d}-{int(d):02d}")
     except InvalidIdentifier:
         raise InvalidIdentifier("Enter a real date of birth, for example 27 3 1985.") from None
 

@@ -9,6 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from shared.numbers import ascii_digits
+
+_DATE_FORMAT = "Enter the date of birth as YYYY-MM-DD, for example 1980-04-23."
+
 
 class InvalidIdentifier(ValueError):
     """The value was typed wrongly; the message says how to fix it."""
@@ -16,8 +20,8 @@ class InvalidIdentifier(ValueError):
 
 def normalize_nhs_number(raw: str) -> str:
     """Ten digits with a valid modulus-11 check digit; spaces and dashes allowed."""
-    digits = re.sub(r"[\s-]", "", raw or "")
-    if not re.fullmatch(r"\d{10}", digits):
+    digits = ascii_digits(re.sub(r"[\s-]", "", raw or ""), max_digits=10, min_digits=10)
+    if digits is None:
         raise InvalidIdentifier("An NHS number has 10 digits, for example 943 476 5919.")
     total = sum(int(digit) * weight for digit, weight in zip(digits[:9], range(10, 1, -1), strict=True))
     check = 11 - total % 11
@@ -41,7 +45,7 @@ def normalize_uk_mobile(raw: str) -> str:
         compact = "+44" + compact[1:]
     elif compact.startswith("447"):
         compact = "+" + compact
-    if not re.fullmatch(r"\+447\d{9}", compact):
+    if not compact.startswith("+447") or ascii_digits(compact[4:], max_digits=9, min_digits=9) is None:
         raise InvalidIdentifier("Enter a UK mobile number, for example 07700 900123.")
     return compact
 
@@ -55,12 +59,23 @@ def normalize_email(raw: str) -> str:
 
 
 def parse_date_of_birth(raw: str, today: dt.date | None = None) -> dt.date:
-    """ISO date (YYYY-MM-DD) in the past, not more than 130 years ago."""
+    """ISO date (YYYY-MM-DD) in the past, not more than 130 years ago.
+
+    Only that one form, in ASCII digits: `date.fromisoformat` alone would also
+    take 19800423 and week dates such as 1980-W17-3.
+    """
     today = today or dt.date.today()
+    fields = (raw or "").strip().split("-")
+    sizes = (4, 2, 2)
+    well_formed = len(fields) == len(sizes) and all(
+        ascii_digits(field, max_digits=size, min_digits=size) for field, size in zip(fields, sizes, strict=False)
+    )
+    if not well_formed:
+        raise InvalidIdentifier(_DATE_FORMAT)
     try:
-        value = dt.date.fromisoformat((raw or "").strip())
-    except ValueError:
-        raise InvalidIdentifier("Enter the date of birth as YYYY-MM-DD, for example 1980-04-23.") from None
+        value = dt.date(int(fields[0]), int(fields[1]), int(fields[2]))
+    except ValueError:  # 31 February
+        raise InvalidIdentifier(_DATE_FORMAT) from None
     if value > today:
         raise InvalidIdentifier("The date of birth cannot be in the future.")
     if value.year < today.year - 130:

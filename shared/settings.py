@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from shared.numbers import whole_number
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Lambda can write nowhere but /tmp; the runtime sets AWS_LAMBDA_FUNCTION_NAME.
 LAMBDA_SCRATCH_DIR = "/tmp/mia-scratch"  # noqa: S108 - /tmp is the sandbox's own; claim refuses one not ours
@@ -23,6 +25,7 @@ MIB = 1024 * KIB
 GIB = 1024 * MIB
 
 _SIZE_UNITS = {"": 1, "b": 1, "kib": KIB, "kb": 1000, "mib": MIB, "mb": 1000**2, "gib": GIB, "gb": 1000**3}
+MAX_SETTING_DIGITS = 18  # any number a setting needs, and far below what int() would chew on
 
 
 class ConfigError(ValueError):
@@ -81,21 +84,21 @@ class Settings:
 
 def parse_size(name: str, raw: str) -> int:
     """Parse '50MiB', '2 GiB' or plain bytes; refuse anything else."""
-    match = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]*)\s*", raw)
+    match = re.fullmatch(r"\s*(\S+?)\s*([a-zA-Z]*)\s*", raw)
+    number = whole_number(match.group(1), MAX_SETTING_DIGITS) if match else None
     unit = match.group(2).lower() if match else None
-    if not match or unit not in _SIZE_UNITS:
+    if number is None or unit not in _SIZE_UNITS:
         raise ConfigError(f"{name}: expected a size such as 52428800, 50MiB or 2GiB, got {raw!r}")
-    value = int(match.group(1)) * _SIZE_UNITS[unit]
+    value = number * _SIZE_UNITS[unit]
     if value <= 0:
         raise ConfigError(f"{name}: expected a size greater than zero, got {raw!r}")
     return value
 
 
 def _positive_int(name: str, raw: str, maximum: int | None = None) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
+    value = whole_number(raw, MAX_SETTING_DIGITS)
+    if value is None:
+        raise ConfigError(f"{name}: expected a whole number (digits 0-9), got {raw!r}")
     if value <= 0 or (maximum is not None and value > maximum):
         bound = f" up to {maximum}" if maximum is not None else ""
         raise ConfigError(f"{name}: expected a whole number greater than zero{bound}, got {raw!r}")

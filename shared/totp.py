@@ -14,6 +14,8 @@ import time
 import pyotp
 from pyotp.utils import strings_equal
 
+from shared.numbers import ascii_digits
+
 ISSUER = "MIA"
 INTERVAL_SECONDS = 30
 DIGITS = 6
@@ -38,9 +40,8 @@ def grouped_secret(secret: str) -> str:
 
 
 def normalize_code(raw: str) -> str | None:
-    """Six digits, with any spaces people type removed; None when it cannot be a code."""
-    code = re.sub(r"\s", "", raw or "")
-    return code if re.fullmatch(rf"\d{{{DIGITS}}}", code) else None
+    """Six ASCII digits, with any spaces people type removed; None when it cannot be a code."""
+    return ascii_digits(re.sub(r"\s", "", raw or ""), max_digits=DIGITS, min_digits=DIGITS)
 
 
 def current_step(now: float | None = None) -> int:

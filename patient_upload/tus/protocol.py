@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from email.utils import format_datetime
 from typing import Any
 
+from shared.numbers import whole_number
+
 TUS_VERSION = "1.0.0"
 EXTENSIONS = ("creation", "creation-with-upload", "checksum", "termination", "expiration")
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
@@ -53,10 +55,15 @@ def http_date(moment: dt.datetime) -> str:
     return format_datetime(moment.replace(tzinfo=dt.UTC), usegmt=True)
 
 
+MAX_NUMBER_DIGITS = 19  # a signed 64-bit integer has at most 19 digits
+
+
 def parse_non_negative(name: str, raw: str | None) -> int:
-    if raw is None or not raw.isdigit() or len(raw) > 19:
-        raise ProtocolError(f"{name} must be a non-negative whole number")
-    return int(raw)
+    """Upload-Length and Upload-Offset: ASCII digits only (tus 1.0 says "non-negative integer")."""
+    value = whole_number(raw, MAX_NUMBER_DIGITS)
+    if value is None:
+        raise ProtocolError(f"{name} must be a non-negative whole number (digits 0-9, at most {MAX_NUMBER_DIGITS})")
+    return value
 
 
 @dataclass(frozen=True)

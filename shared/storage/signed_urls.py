@@ -14,7 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
+from shared.numbers import whole_number
+
 MEDIA_PATH = "/media/"
+MAX_EXPIRES_DIGITS = 12  # Unix seconds: 10 digits until the year 2286
 
 
 def content_disposition(download_name: str | None) -> str:
@@ -62,9 +65,8 @@ class UrlSigner:
 
     def verify(self, object_key: str, query: Mapping[str, str], now: float | None = None) -> SignedRequest | None:
         """The request if the signature is valid and unexpired, else None."""
-        try:
-            expires = int(query.get("expires", ""))
-        except ValueError:
+        expires = whole_number(query.get("expires"), MAX_EXPIRES_DIGITS)
+        if expires is None:
             return None
         if expires < (time.time() if now is None else now):
             return None

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
+from manage import build_parser
 from shared.db.tables import encounters, users
 from shared.settings import PROJECT_ROOT
 from tests.support.databases import MySqlTestDatabase
@@ -132,3 +133,11 @@ def test_create_encounter_on_mariadb(tmp_path: Path, mysql_database: MySqlTestDa
         assert conn.execute(select(users.c.username)).scalar() == "drjones"
         row = conn.execute(select(encounters.c.patient_name, encounters.c.nhs_number_index)).one()
     assert b"Philomena" not in row.patient_name and len(row.nhs_number_index) == 64
+
+
+@pytest.mark.parametrize("value", ["٥", "-5", "1_0", "5.0"])
+def test_counts_on_the_command_line_are_digits_0_to_9(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["purge-expired", "--every", value])
+    assert "expected a whole number (digits 0-9)" in capsys.readouterr().err
+    assert build_parser().parse_args(["purge-expired", "--every", "60"]).every == 60

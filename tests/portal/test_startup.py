@@ -14,7 +14,9 @@ def test_a_bad_setting_is_named_in_one_line(monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setenv("MIA_PORTAL_IDLE_MINUTES", "a while")
     at = new_app().run()
     (error,) = at.error
-    assert error.value == "The portal cannot start: MIA_PORTAL_IDLE_MINUTES: expected a whole number, got 'a while'"
+    assert error.value == (
+        "The portal cannot start: MIA_PORTAL_IDLE_MINUTES: expected a whole number (digits 0-9), got 'a while'"
+    )
     assert not at.text_input
 
 

@@ -18,7 +18,19 @@ def test_valid_nhs_numbers(raw: str) -> None:
     assert len(normalize_nhs_number(raw)) == 10
 
 
-@pytest.mark.parametrize("raw", ["9434765918", "943476591", "94347659190", "abcdefghij", "", "1234567890"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "9434765918",
+        "943476591",
+        "94347659190",
+        "abcdefghij",
+        "",
+        "1234567890",
+        "٩٤٣٤٧٦٥٩١٩",  # a valid number in Arabic-Indic digits
+        "９４３４７６５９１９",  # and in fullwidth ones
+    ],
+)
 def test_invalid_nhs_numbers(raw: str) -> None:
     with pytest.raises(InvalidIdentifier):
         normalize_nhs_number(raw)
@@ -37,7 +49,9 @@ def test_uk_mobile(raw: str) -> None:
     assert normalize_uk_mobile(raw) == "+447700900123"
 
 
-@pytest.mark.parametrize("raw", ["0161 496 0000", "12345", "+33612345678", ""])
+@pytest.mark.parametrize(
+    "raw", ["0161 496 0000", "12345", "+33612345678", "", "07700 ٩٠٠١٢٣", "０７７００ ９００１２３"]
+)
 def test_not_a_uk_mobile(raw: str) -> None:
     with pytest.raises(InvalidIdentifier, match="UK mobile"):
         normalize_uk_mobile(raw)
@@ -52,7 +66,7 @@ def test_email() -> None:
 def test_date_of_birth() -> None:
     today = dt.date(2026, 11, 21)
     assert parse_date_of_birth("1980-04-23", today) == dt.date(1980, 4, 23)
-    for bad in ("23/04/1980", "2027-01-01", "1850-01-01", ""):
+    for bad in ("23/04/1980", "2027-01-01", "1850-01-01", "", "1980-02-30", "19800423", "1980-W17-3", "١٩٨٠-٠٤-٢٣"):
         with pytest.raises(InvalidIdentifier):
             parse_date_of_birth(bad, today)
 

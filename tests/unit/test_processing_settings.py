@@ -57,7 +57,7 @@ def test_worker_refuses_to_start_on_a_bad_value(tmp_path: Path) -> None:
     )
     assert completed.returncode == 2
     assert completed.stderr.strip().splitlines() == [
-        "error: MIA_WORKER_LEASE_SECONDS: expected a whole number, got 'forever'"
+        "error: MIA_WORKER_LEASE_SECONDS: expected a whole number (digits 0-9), got 'forever'"
     ]
 
 

@@ -86,3 +86,22 @@ def test_database_password_is_not_echoed() -> None:
 @pytest.mark.parametrize(("raw", "expected"), [("1024", 1024), ("50MiB", 50 * MIB), ("2 GiB", 2 * GIB), ("1kb", 1000)])
 def test_sizes(raw: str, expected: int) -> None:
     assert parse_size("X", raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MIA_MAX_FILES_PER_ENCOUNTER", "٢٠"),
+        ("MIA_MAX_FILES_PER_ENCOUNTER", "２０"),
+        ("MIA_MAX_FILES_PER_ENCOUNTER", "+20"),
+        ("MIA_MAX_FILES_PER_ENCOUNTER", "2_0"),
+        ("MIA_UPLOAD_PORT", "8" * 5000),
+        ("MIA_MAX_IMAGE_BYTES", "٥٠MiB"),
+        ("MIA_MAX_IMAGE_BYTES", "²MiB"),
+        ("MIA_MAX_IMAGE_BYTES", "1_000"),
+    ],
+)
+def test_numbers_in_settings_are_digits_0_to_9(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings({name: value})
+    assert str(error.value).startswith(f"{name}: expected")

@@ -40,3 +40,10 @@ def test_download_names_cannot_break_the_header() -> None:
     assert "\r" not in header and "\n" not in header
     assert header.startswith("attachment; filename=\"my 'rash'__Set-Cookie: x=1 _ d_a.jpg\";")
     assert "filename*=UTF-8''my%20%22rash%22%0D%0ASet-Cookie" in header
+
+
+def test_an_expiry_in_other_digits_is_refused() -> None:
+    key, query = split(signer.sign("derived/e1/m1/display.jpg", 300, now=1_000_000))
+    arabic = query["expires"].translate({ord("0") + n: 0x0660 + n for n in range(10)})
+    for expires in (arabic, f" {query['expires']}", f"+{query['expires']}", "9" * 40):
+        assert signer.verify(key, {**query, "expires": expires}, now=1_000_001) is None

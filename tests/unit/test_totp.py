@@ -31,6 +31,15 @@ def test_spaces_are_ignored_and_anything_else_is_not_a_code() -> None:
         assert totp.matching_step(SECRET, wrong, NOW) is None  # type: ignore[arg-type]
 
 
+def test_a_code_in_other_digits_is_not_a_code() -> None:
+    code = totp.code_for_step(SECRET, totp.current_step(NOW))
+    fullwidth = code.translate({ord("0") + n: 0xFF10 + n for n in range(10)})
+    arabic = code.translate({ord("0") + n: 0x0660 + n for n in range(10)})
+    for typed in (fullwidth, arabic):
+        assert totp.normalize_code(typed) is None
+        assert totp.matching_step(SECRET, typed, NOW) is None
+
+
 def test_provisioning_uri_names_mia_and_the_user() -> None:
     uri = totp.provisioning_uri(SECRET, "drjones")
     parts = urlsplit(uri)

@@ -82,7 +82,7 @@ def test_checksum_and_number_headers() -> None:
         with pytest.raises(ProtocolError):
             parse_checksum(bad)
     assert parse_non_negative("Upload-Offset", "0") == 0
-    for bad in (None, "-1", "1.5", " 1", "9" * 20):
+    for bad in (None, "-1", "1.5", " 1", "9" * 20, "²", "١٢٣", "５", "1_000"):
         with pytest.raises(ProtocolError):
             parse_non_negative("Upload-Offset", bad)
     assert http_date(dt.datetime(2026, 11, 21, 9, 5, 0)) == "Sat, 21 Nov 2026 09:05:00 GMT"
@@ -127,6 +127,15 @@ def test_dates_typed_as_numbers() -> None:
     for bad in (("31", "2", "1961"), ("1", "1", "61"), ("a", "1", "1961"), ("1", "1", "2999"), ("", "", "")):
         with pytest.raises(InvalidIdentifier):
             parse_date_parts(*bad)
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [("١٤", "٧", "١٩٦١"), ("14", "7", "１９６１"), ("²", "7", "1961"), ("14", "+7", "1961"), ("014", "7", "1961")],
+)
+def test_dates_in_other_digits_get_the_same_answer_as_letters(parts: tuple[str, str, str]) -> None:
+    with pytest.raises(InvalidIdentifier, match="Enter your date of birth as numbers"):
+        parse_date_parts(*parts)
 
 
 class SlowAppender(Appender):

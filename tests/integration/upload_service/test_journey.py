@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+from collections.abc import Callable
 from http.cookies import SimpleCookie
 
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
+from patient_upload import journey
 from patient_upload.consent_text import CONSENT_TEXT_VERSION
 from patient_upload.journey import MAX_DOB_FAILURES
 from shared import audit
@@ -17,9 +20,9 @@ from shared.context import AppContext
 from shared.db.statuses import EncounterStatus, UploadStatus
 from shared.db.tables import consents, encounters, notifications, patient_sessions, uploads
 from shared.encounters import unlock
-from shared.ids import token_hash
+from shared.ids import new_secret_token, token_hash
 from tests.integration.upload_service.conftest import PatientFactory
-from tests.support.factories import PATIENT, REQUEST_NOTE
+from tests.support.factories import PATIENT, REQUEST_NOTE, make_clinician, make_encounter
 from tests.support.patient_client import PatientClient, form_field
 from tests.support.upload_payloads import jpeg_payload
 
@@ -45,8 +48,10 @@ async def test_opening_the_link_consumes_nothing(new_page_patient: PatientFactor
     patient = await new_page_patient(verified=False)
     before = encounter_row(ctx, patient.encounter_id)
     first = await patient.open_link()
+    opened = encounter_row(ctx, patient.encounter_id)
     second = await patient.open_link()  # a link scanner, then the patient
     row = encounter_row(ctx, patient.encounter_id)
+    assert row == opened  # opening an opened link writes nothing to it (no time to tell a live link by)
     assert row.invite_token_hash == before.invite_token_hash == token_hash(patient.token)
     assert row.status == EncounterStatus.OPENED and row.opened_at is not None and row.verified_at is None
     assert "What is your date of birth?" in first and normalised(first) == normalised(second)
@@ -99,6 +104,71 @@ async def test_five_wrong_dates_lock_the_link_across_sessions(
     await patient.verify()
 
 
+async def test_a_right_date_resets_the_count_of_wrong_ones(
+    new_page_patient: PatientFactory, page_client: TestClient, aiohttp_client, ctx: AppContext
+) -> None:
+    patient = await new_page_patient(verified=False)
+    for _ in range(MAX_DOB_FAILURES - 1):
+        assert (await patient.submit_date(WRONG_DATE)).status == 400
+    assert encounter_row(ctx, patient.encounter_id).dob_failures == MAX_DOB_FAILURES - 1
+    await patient.verify()
+    assert encounter_row(ctx, patient.encounter_id).dob_failures == 0
+    other_phone = PatientClient(await aiohttp_client(page_client.server), patient.token)  # the link still works
+    assert (await other_phone.submit_date(WRONG_DATE)).status == 400
+    row = encounter_row(ctx, patient.encounter_id)
+    assert row.dob_failures == 1 and row.locked_at is None  # 4 wrong, right, 1 wrong: not locked
+    await other_phone.verify()
+
+
+def statements_of(ctx: AppContext, step: Callable[[], object]) -> list[tuple[str, int]]:
+    """Every statement `step` sends to the database, with its number of parameters."""
+    sent: list[tuple[str, int]] = []
+
+    def record(_conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        sent.append((statement, len(parameters or ())))
+
+    event.listen(ctx.engine, "before_cursor_execute", record)
+    try:
+        step()
+    finally:
+        event.remove(ctx.engine, "before_cursor_execute", record)
+    return sent
+
+
+def test_every_refusal_runs_the_same_statements(ctx: AppContext) -> None:
+    clinician_id = make_clinician(ctx, username="dr-statements")
+    links = {kind: make_encounter(ctx, clinician_id) for kind in ("live", "expired", "locked", "closed")}
+    past = utcnow() - dt.timedelta(minutes=1)
+    changes = {"expired": {"invite_expires_at": past}, "locked": {"locked_at": past}, "closed": {"status": "submitted"}}
+    with ctx.engine.begin() as conn:
+        for kind, values in changes.items():
+            conn.execute(update(encounters).where(encounters.c.id == links[kind].encounter_id).values(**values))
+    journey.open_link(ctx, links["live"].token, "127.0.0.1")  # a link its holder opened before
+    before = {kind: encounter_row(ctx, link.encounter_id) for kind, link in links.items()}
+    tokens = {**{kind: link.token for kind, link in links.items()}, "unknown": new_secret_token()}
+    wrong = dt.date.fromisoformat(WRONG_DATE)
+
+    opened = {
+        kind: statements_of(ctx, lambda t=token: journey.open_link(ctx, t, "127.0.0.1"))
+        for kind, token in tokens.items()
+    }
+    refused = {
+        kind: statements_of(ctx, lambda t=token: journey.verify_date_of_birth(ctx, t, wrong, "127.0.0.1"))
+        for kind, token in tokens.items()
+    }
+
+    for statements in (opened, refused):
+        assert all(sent == statements["live"] for sent in statements.values()), statements
+    assert any(sql.lstrip().upper().startswith("UPDATE ENCOUNTERS") for sql, _ in refused["unknown"])
+    assert encounter_row(ctx, links["live"].encounter_id).dob_failures == 1  # the live link counted the wrong date
+    for kind in changes:  # the others changed nothing
+        after = encounter_row(ctx, links[kind].encounter_id)
+        assert (after.dob_failures, after.updated_at) == (before[kind].dob_failures, before[kind].updated_at)
+    with ctx.engine.connect() as conn:
+        failed = audit.search(conn, action="patient.dob_failed")
+    assert sorted(json.loads(event["detail"])["link"] for event in failed) == sorted(tokens)
+
+
 async def test_verification_starts_a_server_side_session(new_page_patient: PatientFactory, ctx: AppContext) -> None:
     patient = await new_page_patient(verified=False)
     response = await patient.submit_date()
@@ -146,6 +216,27 @@ async def test_badly_typed_dates_are_explained_and_not_counted(
     )
     assert response.status == 400 and "Enter a real date of birth" in await response.text()
     assert encounter_row(ctx, patient.encounter_id).dob_failures == 0
+
+
+def arabic_indic(digits: str) -> str:
+    return digits.translate({ord("0") + n: 0x0660 + n for n in range(10)})
+
+
+async def test_a_date_in_other_digits_is_explained_and_not_counted(
+    new_page_patient: PatientFactory, ctx: AppContext
+) -> None:
+    patient = await new_page_patient(verified=False)
+    year, month, day = patient.date_of_birth.split("-")
+    for typed in ((arabic_indic(day), arabic_indic(month), arabic_indic(year)), (day, month, "１９" + year[2:])):
+        html = await patient.open_link()
+        form = {"form_token": form_field(html, "form_token"), "day": typed[0], "month": typed[1], "year": typed[2]}
+        response = await patient.client.post(f"/p/{patient.token}", data=form, allow_redirects=False)
+        assert response.status == 400  # the right date, but not in digits 0-9: refused like letters
+        assert "Enter your date of birth as numbers" in await response.text()
+    row = encounter_row(ctx, patient.encounter_id)
+    assert row.dob_failures == 0 and row.verified_at is None
+    assert "patient.dob_failed" not in actions(ctx, patient.encounter_id)
+    await patient.verify()
 
 
 async def test_consent_is_required_before_uploading(new_page_patient: PatientFactory, ctx: AppContext) -> None:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 from sqlalchemy import Engine, select, update
 
@@ -177,6 +178,41 @@ async def test_offset_mismatch_is_409_and_writes_nothing(new_patient: PatientFac
         response = await patient.patch(url, wrong, data[wrong : wrong + 100])
         assert response.status == 409
     assert stored_offset(upload_ctx, url) == 4000 == await patient.offset(url)
+
+
+# Digits to str.isdigit(), int() or regex \d, but not to tus: a superscript, Arabic-Indic, fullwidth (zero
+# too, which int() reads as 0), and one digit more than a 64-bit length can have.
+NOT_TUS_NUMBERS = ["²", "١٢٣", "５", "٠", "０", "9" * 20]
+
+
+async def assert_refused_number(response: ClientResponse, header: str) -> None:
+    """400 with the usual tus refusal: the machine code in X-MIA-Refusal, a sentence naming the header."""
+    assert response.status == 400, await response.text()
+    assert response.headers["X-MIA-Refusal"] == "bad_request" and response.headers["Tus-Resumable"] == "1.0.0"
+    assert f"{header} must be a non-negative whole number" in await response.text()
+
+
+async def test_upload_length_is_ascii_digits_only(new_patient: PatientFactory, upload_ctx: AppContext) -> None:
+    patient = await new_patient()
+    for value in NOT_TUS_NUMBERS:
+        response = await patient.client.post("/files/", headers=patient.headers(**{"Upload-Length": value}))
+        await assert_refused_number(response, "Upload-Length")
+    with upload_ctx.engine.connect() as conn:
+        assert conn.execute(select(uploads)).first() is None
+    assert upload_ctx.store.list("uploads/").count == 0
+
+
+async def test_upload_offset_is_ascii_digits_only(new_patient: PatientFactory, upload_ctx: AppContext) -> None:
+    patient = await new_patient()
+    data = jpeg_payload(10_000)
+    url = await patient.create_url(len(data))
+    for value in NOT_TUS_NUMBERS:
+        response = await patient.client.patch(
+            url, headers=patient.headers(**OFFSET_TYPE, **{"Upload-Offset": value}), data=data[:4000]
+        )
+        await assert_refused_number(response, "Upload-Offset")
+    assert await patient.offset(url) == 0 == stored_offset(upload_ctx, url)
+    assert upload_row(upload_ctx, url).status == UploadStatus.RECEIVING
 
 
 async def test_patch_needs_the_right_headers(new_patient: PatientFactory) -> None:
