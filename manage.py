@@ -13,21 +13,21 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from shared.config.keys import add_file_key, load_keys, retire_file_keys
+from shared.config.settings import ConfigError, load_settings
 from shared.context import AppContext, build_context
+from shared.crypto.fields import FieldCipher
+from shared.crypto.rotation import key_ids_in_use, reencrypt_all
 from shared.db.migrations import is_up_to_date, migrate
 from shared.db.tables import users
-from shared.encounters import EncounterError, PatientDetails, register_encounter
-from shared.field_crypto import FieldCipher
-from shared.identifiers import InvalidIdentifier
-from shared.json_logging import configure_logging
-from shared.key_rotation import key_ids_in_use, reencrypt_all
-from shared.keys import add_file_key, load_keys, retire_file_keys
+from shared.encounters.identifiers import InvalidIdentifier
+from shared.encounters.requests import EncounterError, PatientDetails, register_encounter
+from shared.governance.purge import purge_expired
+from shared.logging.json_lines import configure_logging
 from shared.numbers import whole_number
 from shared.private_files import PRIVATE_DIR_MODE, tighten
-from shared.purge import purge_expired
-from shared.settings import ConfigError, load_settings
+from shared.staff.accounts import UserError, create_user
 from shared.storage.base import StorageError
-from shared.users import UserError, create_user
 
 EXIT_USAGE = 2
 

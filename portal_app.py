@@ -14,11 +14,11 @@ from portal_ui.enrollment_view import QUERY_PARAM as ENROLL_PARAM
 from portal_ui.enrollment_view import render_enrollment
 from portal_ui.formatting import plain
 from portal_ui.runtime import portal_context
+from shared.config.settings import PROJECT_ROOT
 from shared.context import AppContext
 from shared.db.statuses import Role
-from shared.encounter_queries import Viewer, submission_counts
-from shared.settings import PROJECT_ROOT
-from shared.staff_auth import StaffUser
+from shared.encounters.queries import Viewer, submission_counts
+from shared.staff.authentication import StaffUser
 
 # Served by the portal itself: a `:material/…:` icon here makes the browser
 # fetch it from Google's font server (offline: no icon; from an NHS network: a third party).

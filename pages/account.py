@@ -8,8 +8,8 @@ from portal_ui import auth_gate
 from portal_ui.formatting import local_time, plain
 from portal_ui.runtime import now, portal_context, remote_addr
 from shared import audit
-from shared.passwords import RULE_TEXT, PasswordError
-from shared.staff_admin import change_password
+from shared.staff.account_admin import change_password
+from shared.staff.passwords import RULE_TEXT, PasswordError
 
 RECENT = 10
 

@@ -8,7 +8,8 @@ from portal_ui.auth_gate import require_page
 from portal_ui.formatting import STATUS_LABELS, date_of_birth, local_time, status_label, utc_bound
 from portal_ui.runtime import now, portal_context, remote_addr
 from shared.db.statuses import EncounterStatus
-from shared.encounter_queries import (
+from shared.encounters.identifiers import InvalidIdentifier, format_nhs_number
+from shared.encounters.queries import (
     SCOPE_MINE,
     SCOPE_TEAM,
     EncounterFilter,
@@ -19,7 +20,6 @@ from shared.encounter_queries import (
     submission_counts,
     summarize,
 )
-from shared.identifiers import InvalidIdentifier, format_nhs_number
 
 PAGE_SIZE = 50
 PAGE_KEY = "mia_encounters_page"

@@ -9,8 +9,8 @@ import streamlit as st
 from portal_ui.auth_gate import require_page
 from portal_ui.invite_panel import lifetime_select, show_link, show_outbox
 from portal_ui.runtime import now, portal_context, remote_addr
-from shared.encounters import MAX_REQUEST_NOTE, EncounterError, Invite, PatientDetails, register_encounter
-from shared.identifiers import InvalidIdentifier
+from shared.encounters.identifiers import InvalidIdentifier
+from shared.encounters.requests import MAX_REQUEST_NOTE, EncounterError, Invite, PatientDetails, register_encounter
 
 LAST_INVITE_KEY = "mia_register_last_invite"
 

@@ -17,10 +17,13 @@ from portal_ui.formatting import date_of_birth, local_time, plain, status_label,
 from portal_ui.invite_panel import lifetime_select, show_link, show_outbox
 from portal_ui.media_grid import gallery_html, label
 from portal_ui.runtime import now, portal_context, remote_addr
-from shared import audit, review
+from shared import audit
 from shared.db.statuses import EncounterStatus
-from shared.encounter_queries import Viewer, awaiting_review, load_visible, summarize
-from shared.encounters import (
+from shared.encounters import review
+from shared.encounters.identifiers import format_nhs_number
+from shared.encounters.invites import current_invite, resend_invite
+from shared.encounters.queries import Viewer, awaiting_review, load_visible, summarize
+from shared.encounters.requests import (
     CLOSED_STATUSES,
     EncounterError,
     decrypt_patient,
@@ -29,9 +32,7 @@ from shared.encounters import (
     reissue_invite,
     unlock,
 )
-from shared.identifiers import format_nhs_number
-from shared.invites import current_invite, resend_invite
-from shared.review import MediaItem, MediaUrls
+from shared.encounters.review import MediaItem, MediaUrls
 
 user = require_page("review")
 ctx = portal_context()

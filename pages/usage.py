@@ -15,9 +15,9 @@ import streamlit as st
 from portal_ui import usage_tables as tables
 from portal_ui.auth_gate import require_page
 from portal_ui.runtime import portal_context
-from shared.activity_stats import DateRange
 from shared.context import AppContext
-from shared.usage_report import UsageReport, build_usage_report
+from shared.reporting.activity import DateRange
+from shared.reporting.usage_report import UsageReport, build_usage_report
 
 DEFAULT_DAYS = 90
 PERIOD_LABELS = {"day": "Day", "week": "Week"}

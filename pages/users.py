@@ -11,9 +11,9 @@ from portal_ui.formatting import local_time
 from portal_ui.qr import qr_png
 from portal_ui.runtime import now, portal_context, remote_addr
 from shared.db.statuses import Role, UserStatus
-from shared.staff_admin import AdminError, disable_user, enable_user, list_staff, reset_sign_in, unlock_user
-from shared.staff_auth import is_locked
-from shared.users import Enrollment, UserError, create_user
+from shared.staff.account_admin import AdminError, disable_user, enable_user, list_staff, reset_sign_in, unlock_user
+from shared.staff.accounts import Enrollment, UserError, create_user
+from shared.staff.authentication import is_locked
 
 LINK_KEY = "mia_users_enrollment"
 

@@ -8,10 +8,10 @@ from aiohttp import web
 
 from patient_upload.app import create_app
 from patient_upload.assets import MissingAssets
+from shared.config.settings import ConfigError, load_settings
 from shared.context import build_context
 from shared.db.migrations import is_up_to_date
-from shared.json_logging import configure_logging, get_logger
-from shared.settings import ConfigError, load_settings
+from shared.logging.json_lines import configure_logging, get_logger
 
 log = get_logger("mia.upload")
 

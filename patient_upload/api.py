@@ -7,13 +7,13 @@ import json
 
 from aiohttp import web
 
-from patient_upload.limits import Refusal, not_found
 from patient_upload.state import state_of
-from patient_upload.tus import records
 from patient_upload.tus.handlers import UPLOAD_ID
 from patient_upload.tus.protocol import CSRF_HEADER, clean_note
 from patient_upload.web_session import check_csrf, require_session
 from shared.db.statuses import UploadStatus
+from shared.encounters.uploads import records
+from shared.encounters.uploads.limits import Refusal, not_found
 
 MAX_JSON_BYTES = 8192
 

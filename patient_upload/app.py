@@ -11,12 +11,12 @@ from aiohttp import web
 
 from patient_upload import api, health, media, pwa, views
 from patient_upload.assets import Assets
-from patient_upload.limits import UploadLimits
 from patient_upload.middleware import add_security_headers, errors, log_access
 from patient_upload.state import STATE, AppState
 from patient_upload.templating import make_environment
 from patient_upload.tus import handlers as tus
 from shared.context import AppContext
+from shared.encounters.uploads.limits import UploadLimits
 from shared.storage.async_store import AsyncStore
 from shared.storage.signed_urls import UrlSigner
 

@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.settings import PROJECT_ROOT
+from shared.config.settings import PROJECT_ROOT
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 NODE_MODULES = PROJECT_ROOT / "node_modules"

@@ -30,10 +30,10 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy import Engine, text
 
-from patient_upload.limits import format_size
 from patient_upload.state import STATE, AppState
+from shared.encounters.uploads.limits import format_size
 from shared.ids import new_id
-from shared.json_logging import get_logger
+from shared.logging.json_lines import get_logger
 from shared.storage.filesystem import FilesystemStore
 
 log = get_logger(__name__)

@@ -15,16 +15,16 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from patient_upload.limits import Refusal, service_unavailable
 from patient_upload.media import MEDIA_CSP
-from patient_upload.sessions import PatientSession
+from patient_upload.security_headers import security_headers
 from patient_upload.state import state_of
 from patient_upload.templating import render
 from patient_upload.tus.protocol import REFUSAL_HEADER, ProtocolError, base_headers
 from patient_upload.web_session import current_session, is_https
-from shared.json_logging import get_logger
+from shared.encounters.patient_sessions import PatientSession
+from shared.encounters.uploads.limits import Refusal, service_unavailable
+from shared.logging.json_lines import get_logger
 from shared.outages import outage_of
-from shared.security_headers import security_headers
 
 log = get_logger("mia.upload.http")
 access_log = get_logger("mia.upload.access")

@@ -10,8 +10,8 @@ import jinja2
 from aiohttp import web
 
 from patient_upload.assets import Assets
-from patient_upload.limits import UploadLimits
 from shared.context import AppContext
+from shared.encounters.uploads.limits import UploadLimits
 from shared.storage.async_store import AsyncStore
 from shared.storage.signed_urls import UrlSigner
 

@@ -13,13 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
-from patient_upload import journey, sessions
-from patient_upload.consent_text import QUESTIONS, SAFEGUARDING_NOTICE
-from patient_upload.limits import Refusal, format_size
-from patient_upload.sessions import PatientSession
 from patient_upload.state import AppState, state_of
 from patient_upload.templating import render
-from patient_upload.tus import records
 from patient_upload.web_session import (
     check_csrf,
     check_form_token,
@@ -33,9 +28,14 @@ from patient_upload.web_session import (
 )
 from shared.clock import utcnow
 from shared.db.statuses import MediaKind, UploadStatus
-from shared.encounters import CLOSED_STATUSES
-from shared.identifiers import InvalidIdentifier, parse_date_of_birth
-from shared.json_logging import get_logger
+from shared.encounters import journey, patient_sessions
+from shared.encounters.consent_text import QUESTIONS, SAFEGUARDING_NOTICE
+from shared.encounters.identifiers import InvalidIdentifier, parse_date_of_birth
+from shared.encounters.patient_sessions import PatientSession
+from shared.encounters.requests import CLOSED_STATUSES
+from shared.encounters.uploads import records
+from shared.encounters.uploads.limits import Refusal, format_size
+from shared.logging.json_lines import get_logger
 from shared.numbers import ascii_digits
 from shared.storage.base import StorageError
 
@@ -168,8 +168,8 @@ async def verify(request: web.Request) -> web.Response:
     def start() -> tuple[str, PatientSession]:
         with state.ctx.engine.begin() as conn:
             if previous is not None:
-                sessions.revoke(conn, previous.id)
-            return sessions.start(conn, encounter_id, state.session_idle)
+                patient_sessions.revoke(conn, previous.id)
+            return patient_sessions.start(conn, encounter_id, state.session_idle)
 
     previous = await current_session(request)
     cookie_token, session = await _in_thread(start)
@@ -375,7 +375,7 @@ async def sign_out(request: web.Request) -> web.Response:
 
         def revoke() -> None:
             with state.ctx.engine.begin() as conn:
-                sessions.revoke(conn, session.id)
+                patient_sessions.revoke(conn, session.id)
 
         await _in_thread(revoke)
     response = render(request, "signed_out.html")

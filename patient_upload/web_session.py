@@ -15,11 +15,11 @@ import secrets
 
 from aiohttp import web
 
-from patient_upload import sessions
-from patient_upload.limits import form_expired, session_ended
-from patient_upload.sessions import PatientSession
 from patient_upload.state import state_of
 from shared.client_address import client_address as address_of
+from shared.encounters import patient_sessions
+from shared.encounters.patient_sessions import PatientSession
+from shared.encounters.uploads.limits import form_expired, session_ended
 
 SESSION_COOKIE = "mia_session"
 FORM_COOKIE = "mia_form"
@@ -62,7 +62,7 @@ def _set_cookie(request: web.Request, response: web.StreamResponse, base: str, v
 
 
 def set_session_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
-    _set_cookie(request, response, SESSION_COOKIE, token, int(sessions.ABSOLUTE_LIFETIME.total_seconds()))
+    _set_cookie(request, response, SESSION_COOKIE, token, int(patient_sessions.ABSOLUTE_LIFETIME.total_seconds()))
 
 
 def clear_session_cookie(request: web.Request, response: web.StreamResponse) -> None:
@@ -75,7 +75,9 @@ async def current_session(request: web.Request) -> PatientSession | None:
         return request[_SESSION_KEY]  # type: ignore[return-value]
     state = state_of(request)
     token = request.cookies.get(_cookie_name(request, SESSION_COOKIE))
-    session = await asyncio.to_thread(sessions.resume, state.ctx.engine, token, state.session_idle) if token else None
+    session = (
+        await asyncio.to_thread(patient_sessions.resume, state.ctx.engine, token, state.session_idle) if token else None
+    )
     request[_SESSION_KEY] = session
     return session
 

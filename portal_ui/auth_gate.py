@@ -28,9 +28,10 @@ from streamlit_authenticator.utilities import LoginError
 
 from portal_ui import navigation
 from portal_ui.runtime import now, portal_context, remote_addr
-from shared import audit, staff_auth
+from shared import audit
 from shared.context import AppContext
-from shared.staff_auth import StaffSession, StaffUser
+from shared.staff import authentication
+from shared.staff.authentication import StaffSession, StaffUser
 
 SESSION_KEY = "mia_session"
 PENDING_KEY = "mia_pending"
@@ -91,7 +92,7 @@ def make_authenticator(ctx: AppContext, credentials: dict[str, Any]) -> stauth.A
 
 def load_credentials(ctx: AppContext) -> dict[str, Any]:
     with ctx.engine.connect() as conn:
-        return staff_auth.authenticator_credentials(conn, now())
+        return authentication.authenticator_credentials(conn, now())
 
 
 def issue_cookie(authenticator: stauth.Authenticate, cookie_hours: int) -> None:
@@ -180,9 +181,11 @@ def current_user(ctx: AppContext) -> StaffUser | None:
     moment = now()
     idle = dt.timedelta(minutes=ctx.settings.portal_idle_minutes)
     with ctx.engine.begin() as conn:
-        check = staff_auth.check_session(conn, session, now=moment, idle=idle)
+        check = authentication.check_session(conn, session, now=moment, idle=idle)
         if check.user is None:
-            staff_auth.record_session_end(conn, session.user_id, check.ended_because or "", remote_addr=remote_addr())
+            authentication.record_session_end(
+                conn, session.user_id, check.ended_because or "", remote_addr=remote_addr()
+            )
     if check.user is None:
         _forget_session()
         notice = SESSION_END_NOTICES.get(check.ended_because or "", SESSION_END_NOTICES["revoked"])
@@ -198,7 +201,7 @@ def sign_out() -> None:
     session = st.session_state.get(SESSION_KEY)
     if isinstance(session, StaffSession):
         with ctx.engine.begin() as conn:
-            staff_auth.sign_out(conn, session.user_id, now=now(), remote_addr=remote_addr())
+            authentication.sign_out(conn, session.user_id, now=now(), remote_addr=remote_addr())
     _forget_session()
     st.session_state[LIBRARY_IGNORE_COOKIE] = True
     st.session_state[DELETE_COOKIE_KEY] = True
@@ -284,7 +287,7 @@ def render_sign_in(ctx: AppContext, authenticator: stauth.Authenticate, credenti
 def _cookie_stands_in(ctx: AppContext, authenticator: stauth.Authenticate) -> bool:
     """Whether a sign-in cookie may stand in for the password in this session.
 
-    The raw cookie is verified here first (`staff_auth.sign_in_cookie_claims`).
+    The raw cookie is verified here first (`authentication.sign_in_cookie_claims`).
     One that does not verify, or that the rules refuse, is audited once,
     deleted, and hidden from streamlit-authenticator for the rest of the
     session (LIBRARY_IGNORE_COOKIE makes its get_cookie return at once,
@@ -295,9 +298,9 @@ def _cookie_stands_in(ctx: AppContext, authenticator: stauth.Authenticate) -> bo
     raw = st.context.cookies.get(ctx.settings.portal_cookie_name)
     if raw is None:
         return False
-    claims = staff_auth.sign_in_cookie_claims(raw, cookie_key(ctx))
+    claims = authentication.sign_in_cookie_claims(raw, cookie_key(ctx))
     with ctx.engine.begin() as conn:
-        allowed = claims is not None and staff_auth.cookie_allows_password_skip(
+        allowed = claims is not None and authentication.cookie_allows_password_skip(
             conn, claims, cookie_hours=ctx.settings.portal_cookie_hours, now=now()
         )
         if not allowed:
@@ -328,7 +331,7 @@ def _password_step(
     status = st.session_state.get("authentication_status")
     if status is True:
         with ctx.engine.connect() as conn:
-            user_id = staff_auth.user_id_for(conn, st.session_state.get("username") or "")
+            user_id = authentication.user_id_for(conn, st.session_state.get("username") or "")
         return PendingSignIn(user_id, password_ok=user_id is not None, via_cookie=via_cookie or already)
     if status is False:
         return _password_failed(ctx, credentials)
@@ -341,13 +344,13 @@ def _password_failed(ctx: AppContext, credentials: dict[str, Any]) -> PendingSig
     user_id = None
     with ctx.engine.begin() as conn:
         if checked:
-            user_id = staff_auth.user_id_for(conn, checked[0])
+            user_id = authentication.user_id_for(conn, checked[0])
         if user_id:
-            staff_auth.record_failure(
+            authentication.record_failure(
                 conn, user_id, factor="password", reason="wrong_password", now=now(), remote_addr=remote_addr()
             )
         else:
-            staff_auth.record_unavailable_account(conn, remote_addr=remote_addr())
+            authentication.record_unavailable_account(conn, remote_addr=remote_addr())
     _reset_library_state()
     return PendingSignIn(user_id, password_ok=False, via_cookie=False)
 
@@ -373,12 +376,12 @@ def _code_step(ctx: AppContext, pending: PendingSignIn) -> None:
     session = None
     if pending.password_ok and pending.user_id:
         with ctx.engine.begin() as conn:
-            session = staff_auth.verify_second_factor(
+            session = authentication.verify_second_factor(
                 ctx, conn, pending.user_id, code, now=now(), remote_addr=remote_addr()
             )
     if session is None:
         _restart()
-        _notify("error", staff_auth.SIGN_IN_FAILED)
+        _notify("error", authentication.SIGN_IN_FAILED)
         st.rerun()
     st.session_state.pop(PENDING_KEY, None)
     st.session_state[SESSION_KEY] = session

@@ -14,10 +14,10 @@ import streamlit as st
 from portal_ui.formatting import plain
 from portal_ui.qr import qr_png
 from portal_ui.runtime import now, remote_addr
-from shared import totp
 from shared.context import AppContext
-from shared.passwords import RULE_TEXT, PasswordError, check_new_password, hash_password
-from shared.staff_enrollment import INVALID_LINK, EnrollmentError, complete_enrollment, find_pending_enrollment
+from shared.staff import totp
+from shared.staff.enrollment import INVALID_LINK, EnrollmentError, complete_enrollment, find_pending_enrollment
+from shared.staff.passwords import RULE_TEXT, PasswordError, check_new_password, hash_password
 
 STATE_KEY = "mia_enrollment"
 QUERY_PARAM = "enroll"

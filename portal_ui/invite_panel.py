@@ -10,8 +10,8 @@ from sqlalchemy import Connection
 from portal_ui.formatting import local_time, when
 from portal_ui.qr import qr_png
 from shared.context import AppContext
-from shared.encounters import Invite
-from shared.notifier import CHANNEL_EMAIL, CHANNEL_PORTAL, CHANNEL_SMS, KIND_PATIENT_INVITE
+from shared.encounters.requests import Invite
+from shared.notifications.outbox import CHANNEL_EMAIL, CHANNEL_PORTAL, CHANNEL_SMS, KIND_PATIENT_INVITE
 
 CHANNEL_LABELS = {CHANNEL_SMS: "Text message", CHANNEL_EMAIL: "Email", CHANNEL_PORTAL: "In clinic only"}
 LINK_LIFETIMES = {24: "1 day", 72: "3 days", 168: "1 week", 336: "2 weeks", 672: "4 weeks"}

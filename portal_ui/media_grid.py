@@ -13,7 +13,7 @@ from html import escape
 
 from portal_ui.formatting import duration, file_size
 from shared.db.statuses import MediaStatus
-from shared.review import MediaItem, MediaUrls
+from shared.encounters.review import MediaItem, MediaUrls
 
 PLACEHOLDER_RATIO = "4 / 3"
 

@@ -8,10 +8,10 @@ import streamlit as st
 
 from shared.client_address import client_address
 from shared.clock import utcnow
+from shared.config.settings import ConfigError, Settings, load_settings
 from shared.context import AppContext, build_context
 from shared.db.migrations import is_up_to_date
-from shared.json_logging import configure_logging
-from shared.settings import ConfigError, Settings, load_settings
+from shared.logging.json_lines import configure_logging
 
 
 class PortalUnavailable(RuntimeError):

@@ -12,8 +12,8 @@ from typing import Any
 import humanize
 import pandas as pd
 
-from shared.activity_stats import STAGES, period_starts
-from shared.usage_report import UsageReport
+from shared.reporting.activity import STAGES, period_starts
+from shared.reporting.usage_report import UsageReport
 
 STAGE_ORDER = [stage for stage, _ in STAGES]
 

@@ -21,7 +21,7 @@ from processors.failures import MediaRejected
 from processors.ffmpeg_binary import FfmpegNotFound, ffmpeg_path
 from processors.process_file import process_file
 from processors.video import VideoLimits
-from shared.settings import ConfigError, load_settings
+from shared.config.settings import ConfigError, load_settings
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -27,8 +27,8 @@ from PIL import Image, ImageCms, ImageOps
 from processors import failures
 from processors.failures import MediaRejected
 from processors.results import DISPLAY_IMAGE, THUMBNAIL_IMAGE, OutputFile, ProcessedMedia
-from processors.sniff import FileType
 from shared.db.statuses import MediaKind
+from shared.media_types.sniff import FileType
 
 pillow_heif.register_heif_opener()
 

@@ -40,10 +40,10 @@ from processors.media_pipeline import (
     find_media_id_by_original_key,
     process_media,
 )
+from shared.config.settings import ConfigError, Settings, load_settings
 from shared.db import jobs
 from shared.db.engine import make_engine
-from shared.json_logging import configure_logging
-from shared.settings import ConfigError, Settings, load_settings
+from shared.logging.json_lines import configure_logging
 from shared.storage import open_store
 from shared.storage.s3 import S3Store
 

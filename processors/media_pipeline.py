@@ -31,9 +31,9 @@ from processors.results import ProcessedMedia
 from processors.video import VideoLimits
 from shared import audit
 from shared.clock import utcnow
+from shared.config.settings import Settings
 from shared.db.statuses import MediaStatus
 from shared.db.tables import media
-from shared.settings import Settings
 from shared.storage.base import ObjectNotFound, ObjectStore
 
 log = logging.getLogger("mia.processors.pipeline")

@@ -13,9 +13,9 @@ from processors import failures
 from processors.failures import MediaRejected
 from processors.images import process_image
 from processors.results import ProcessedMedia
-from processors.sniff import SNIFF_BYTES, FileType, sniff
 from processors.video import VideoLimits, process_video
 from shared.db.statuses import MediaKind
+from shared.media_types.sniff import SNIFF_BYTES, FileType, sniff
 
 
 def sniff_file(path: Path) -> FileType:

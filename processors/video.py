@@ -27,8 +27,8 @@ from processors.ffmpeg_runner import FfmpegFailed, input_args, run_ffmpeg
 from processors.mp4_layout import moov_before_mdat
 from processors.probe import MediaInfo, probe
 from processors.results import DISPLAY_VIDEO, POSTER_IMAGE, OutputFile, ProcessedMedia
-from processors.sniff import FileType
 from shared.db.statuses import MediaKind
+from shared.media_types.sniff import FileType
 
 log = logging.getLogger("mia.processors.video")
 

@@ -47,7 +47,7 @@ from processors.media_pipeline import (
 from shared.db import jobs as queue
 from shared.db.statuses import JobStatus, MediaStatus
 from shared.db.tables import jobs, media
-from shared.json_logging import configure_logging
+from shared.logging.json_lines import configure_logging
 
 log = logging.getLogger("mia.processors.worker")
 
@@ -244,8 +244,8 @@ def install_signal_handlers(stop: threading.Event) -> None:
 
 
 def main() -> int:
+    from shared.config.settings import ConfigError, load_settings
     from shared.context import build_context
-    from shared.settings import ConfigError, load_settings
 
     try:
         settings = load_settings()

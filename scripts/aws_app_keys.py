@@ -19,7 +19,7 @@ as `export NAME='value'` lines (to a 0600 file with --out):
     .venv/bin/python scripts/aws_app_keys.py --endpoint-url URL --secrets secrets.json seed
     .venv/bin/python scripts/aws_app_keys.py --endpoint-url URL --secrets secrets.json export-env --out keys.env
 
-`seed` never replaces a value. Key ids and formats are those of shared/keys.py
+`seed` never replaces a value. Key ids and formats are those of shared/config/keys.py
 (one implementation of each idea); key material is never printed, except by
 `export-env`, whose purpose it is. The AWS region and credentials come from
 the usual AWS environment or profile (AWS_REGION, AWS_ACCESS_KEY_ID, ...).
@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared.keys import (
+from shared.config.keys import (
     KEYRING_VARIABLE,
     SINGLE_KEYS,
     load_keys,
@@ -49,8 +49,8 @@ from shared.keys import (
     new_key_id,
     parse_keyring,
 )
+from shared.config.settings import ConfigError, load_settings
 from shared.private_files import open_private
-from shared.settings import ConfigError, load_settings
 
 KEYRING = KEYRING_VARIABLE
 EXPECTED = {KEYRING, *SINGLE_KEYS.values()}

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from shared.config.keys import KeyMaterial, load_keys
+from shared.config.settings import Settings, load_settings
+from shared.crypto.fields import BlindIndex, FieldCipher
 from shared.db.engine import make_engine
-from shared.field_crypto import BlindIndex, FieldCipher
-from shared.keys import KeyMaterial, load_keys
-from shared.notifier import Notifier
-from shared.settings import Settings, load_settings
+from shared.notifications.outbox import Notifier
 from shared.storage import open_store
 from shared.storage.base import ObjectStore
 

@@ -11,7 +11,7 @@ locals {
     portal = "${aws_ecr_repository.app["portal"].repository_url}:${var.image_tag}"
   }
 
-  # What every component reads (shared/settings.py); secrets are added from
+  # What every component reads (shared/config/settings.py); secrets are added from
   # Secrets Manager. SECRETS_GENERATION is read by nobody: changing it makes a
   # new task definition, so every task restarts and reads the secrets again.
   common_environment = merge(var.app_settings, {

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from shared.config.settings import Settings, load_settings
 from shared.context import AppContext, build_context
-from shared.settings import Settings, load_settings
 from shared.storage.base import ObjectStore
 from tests.support.databases import MySqlTestDatabase, make_sqlite_engine
 from tests.support.s3 import MotoS3

@@ -28,10 +28,10 @@ from typing import BinaryIO
 from aiohttp import StreamReader
 from aiohttp.client_exceptions import ClientPayloadError
 
-from patient_upload.limits import Refusal
 from patient_upload.tus.protocol import CHECKSUM_MISMATCH, Checksum, ProtocolError
-from patient_upload.tus.write_behind import Guard, WriteBehind, commit_while_held
-from processors.sniff import SNIFF_BYTES, FileType
+from shared.encounters.uploads.limits import Refusal
+from shared.encounters.uploads.write_behind import Guard, WriteBehind, commit_while_held
+from shared.media_types.sniff import SNIFF_BYTES, FileType
 from shared.storage.async_store import AsyncAppender
 
 SPOOL_BLOCK = 1024 * 1024

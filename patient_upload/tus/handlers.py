@@ -18,10 +18,7 @@ from types import TracebackType
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
-from patient_upload.journey import access_problem, load_encounter
-from patient_upload.limits import Refusal, lock_lost, not_found, upload_busy
 from patient_upload.state import AppState, state_of
-from patient_upload.tus import records
 from patient_upload.tus.body import (
     BodyReader,
     BodyTooLong,
@@ -48,13 +45,16 @@ from patient_upload.tus.protocol import (
     parse_metadata,
     parse_non_negative,
 )
-from patient_upload.tus.records import Upload
 from patient_upload.web_session import check_csrf, client_address, require_session
-from processors.sniff import SNIFF_BYTES, FileType, sniff
 from shared.clock import utcnow
 from shared.db.statuses import UploadStatus
+from shared.encounters.journey import access_problem, load_encounter
+from shared.encounters.uploads import records
+from shared.encounters.uploads.limits import Refusal, lock_lost, not_found, upload_busy
+from shared.encounters.uploads.records import Upload
 from shared.ids import new_id
-from shared.json_logging import get_logger
+from shared.logging.json_lines import get_logger
+from shared.media_types.sniff import SNIFF_BYTES, FileType, sniff
 from shared.storage.async_store import AsyncAppender
 from shared.storage.base import ObjectNotFound, StorageError
 

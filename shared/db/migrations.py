@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine
 
-from shared.settings import PROJECT_ROOT
+from shared.config.settings import PROJECT_ROOT
 
 SCRIPT_LOCATION = PROJECT_ROOT / "sql"
 

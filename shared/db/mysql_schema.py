@@ -11,8 +11,8 @@ import re
 
 from sqlalchemy import Engine, text
 
+from shared.config.settings import PROJECT_ROOT
 from shared.db.migrations import current_revision
-from shared.settings import PROJECT_ROOT
 
 SCHEMA_FILE = PROJECT_ROOT / "sql" / "mysql" / "schema.sql"
 _AUTO_INCREMENT = re.compile(r" AUTO_INCREMENT=\d+")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from shared.settings import Settings
+from shared.config.settings import Settings
 from shared.storage.base import ObjectStore
 from shared.storage.filesystem import FilesystemStore
 from shared.storage.s3 import S3Store, make_s3_client

@@ -39,11 +39,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from sqlalchemy.exc import OperationalError
 
-from patient_upload import journey
+from shared.config.settings import load_settings
 from shared.context import AppContext, build_context
 from shared.db.migrations import migrate
+from shared.encounters import journey
 from shared.ids import new_secret_token
-from shared.settings import load_settings
 from tests.support.databases import MySqlTestDatabase
 from tests.support.factories import make_clinician, make_encounter
 from tests.support.upload_process import UploadProcess

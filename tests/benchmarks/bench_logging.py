@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from pythonjsonlogger.json import JsonFormatter
 
-from shared.log_redaction import Redactor
+from shared.logging.redaction import Redactor
 
 LINES = 20_000
 REPEATS = 5

@@ -22,8 +22,8 @@ from processors.ffmpeg_binary import ffmpeg_path
 from processors.ffmpeg_runner import NICENESS, confined_command, run_ffmpeg
 from processors.images import displayed_size, open_untrusted
 from processors.probe import probe
-from processors.sniff import JPEG, MOV
 from processors.video import VideoLimits, conversion_args, process_video
+from shared.media_types.sniff import JPEG, MOV
 from tests.support import media_samples
 
 SECONDS = 10

@@ -33,9 +33,9 @@ import aiohttp
 import boto3
 import requests
 
+from shared.config.settings import GIB, MIB, load_settings
 from shared.context import build_context
 from shared.db.migrations import migrate
-from shared.settings import GIB, MIB, load_settings
 from tests.support.factories import PATIENT, make_clinician, make_encounter
 from tests.support.patient_client import metadata
 from tests.support.sync_patient import SyncPatient

@@ -22,12 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from sqlalchemy import Engine, insert
 
-from shared.activity_stats import DateRange
 from shared.context import AppContext, build_context
 from shared.db.statuses import EncounterStatus, MediaStatus
 from shared.db.tables import encounters, media
 from shared.ids import new_id
-from shared.usage_report import build_usage_report
+from shared.reporting.activity import DateRange
+from shared.reporting.usage_report import build_usage_report
 from tests.conftest import make_settings
 from tests.support.databases import MySqlTestDatabase, make_sqlite_engine
 from tests.support.factories import make_clinician

@@ -19,11 +19,12 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from portal_ui.auth_gate import cookie_key
-from shared import audit, totp
+from shared import audit
+from shared.config.settings import load_settings
 from shared.context import AppContext, build_context
 from shared.db.migrations import migrate
-from shared.settings import load_settings
-from shared.users import create_user
+from shared.staff import totp
+from shared.staff.accounts import create_user
 from tests.support.browser import screenshot_path
 from tests.support.factories import make_encounter
 from tests.support.portal_browser import WAIT_MS, enter_code, enter_password, save_whole_page, settle

@@ -21,10 +21,10 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Request, Route, expect
 
 from portal_ui import navigation
+from shared.config.settings import PROJECT_ROOT, load_settings
 from shared.context import AppContext, build_context
 from shared.db.migrations import migrate
-from shared.settings import PROJECT_ROOT, load_settings
-from shared.users import create_user
+from shared.staff.accounts import create_user
 from tests.support.factories import make_encounter
 from tests.support.portal_browser import WAIT_MS, enter_code, enter_password, settle
 from tests.support.portal_server import PortalServer

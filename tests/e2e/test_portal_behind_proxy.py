@@ -14,9 +14,9 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from shared import audit
+from shared.config.settings import load_settings
 from shared.context import build_context
 from shared.db.migrations import migrate
-from shared.settings import load_settings
 from tests.support.portal_browser import WAIT_MS, enter_code, enter_password
 from tests.support.portal_server import PortalServer
 from tests.support.staff import make_staff

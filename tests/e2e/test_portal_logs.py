@@ -19,11 +19,11 @@ from playwright.sync_api import Browser, expect
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from shared.config.settings import load_settings
 from shared.context import build_context
 from shared.db.migrations import migrate
 from shared.ids import new_secret_token
-from shared.settings import load_settings
-from shared.users import create_user
+from shared.staff.accounts import create_user
 from tests.support.portal_browser import WAIT_MS
 from tests.support.portal_server import PortalServer
 

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from shared.config.settings import load_settings
 from shared.context import build_context
 from shared.db.migrations import migrate
-from shared.settings import load_settings
 from tests.support.portal_browser import WAIT_MS, enter_code, enter_password, save_whole_page, settle
 from tests.support.portal_server import PortalServer
 from tests.support.staff import StaffAccount, make_staff

@@ -27,11 +27,11 @@ import requests
 from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
+from shared.config.settings import PROJECT_ROOT, load_settings
 from shared.context import AppContext, build_context
 from shared.db.migrations import migrate
 from shared.db.statuses import EncounterStatus, MediaStatus
 from shared.db.tables import encounters, media
-from shared.settings import PROJECT_ROOT, load_settings
 from tests.support import media_samples
 from tests.support.factories import PATIENT, make_encounter
 from tests.support.portal_browser import WAIT_MS, enter_code, enter_password, save_whole_page, settle

@@ -20,8 +20,8 @@ import boto3
 import pytest
 
 from scripts.aws_app_keys import KEYRING, SECRET_NAMES, main
-from shared.keys import load_keys
-from shared.settings import PROJECT_ROOT, load_settings
+from shared.config.keys import load_keys
+from shared.config.settings import PROJECT_ROOT, load_settings
 from tests.support.s3 import REGION, MotoS3
 from tests.support.terraform import load_terraform
 

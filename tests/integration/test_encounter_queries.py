@@ -12,7 +12,9 @@ from shared.clock import utcnow
 from shared.context import AppContext
 from shared.db.statuses import EncounterStatus
 from shared.db.tables import encounters, notifications
-from shared.encounter_queries import (
+from shared.encounters.identifiers import InvalidIdentifier
+from shared.encounters.invites import current_invite, resend_invite
+from shared.encounters.queries import (
     SCOPE_MINE,
     SCOPE_TEAM,
     EncounterFilter,
@@ -24,10 +26,8 @@ from shared.encounter_queries import (
     submission_counts,
     summarize,
 )
-from shared.encounters import EncounterError, PatientDetails, derived_status, reissue_invite
-from shared.identifiers import InvalidIdentifier
-from shared.invites import current_invite, resend_invite
-from shared.notifier import KIND_PATIENT_INVITE
+from shared.encounters.requests import EncounterError, PatientDetails, derived_status, reissue_invite
+from shared.notifications.outbox import KIND_PATIENT_INVITE
 from tests.support.factories import PATIENT, make_clinician, make_encounter
 from tests.support.submissions import submit
 

@@ -9,9 +9,10 @@ from sqlalchemy import select, text, update
 
 from shared.clock import utcnow
 from shared.context import AppContext
+from shared.crypto.fields import DecryptionError
 from shared.db.statuses import EncounterStatus
 from shared.db.tables import encounters, metadata
-from shared.encounters import (
+from shared.encounters.requests import (
     EncounterError,
     decrypt_patient,
     decrypt_request_note,
@@ -20,7 +21,6 @@ from shared.encounters import (
     reissue_invite,
     unlock,
 )
-from shared.field_crypto import DecryptionError
 from shared.ids import token_hash
 from tests.support.factories import PATIENT, REQUEST_NOTE, make_clinician, make_encounter
 

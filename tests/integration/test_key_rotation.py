@@ -4,12 +4,12 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from shared.config.keys import add_file_key, load_keys, retire_file_keys
 from shared.context import AppContext
+from shared.crypto.fields import FieldCipher
+from shared.crypto.rotation import key_ids_in_use, reencrypt_all
 from shared.db.tables import encounters, notifications
-from shared.encounters import decrypt_patient
-from shared.field_crypto import FieldCipher
-from shared.key_rotation import key_ids_in_use, reencrypt_all
-from shared.keys import add_file_key, load_keys, retire_file_keys
+from shared.encounters.requests import decrypt_patient
 from tests.support.factories import PATIENT, make_clinician, make_encounter
 
 

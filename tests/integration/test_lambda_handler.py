@@ -11,11 +11,11 @@ from sqlalchemy import Engine, func, select
 
 from processors import failures
 from processors.lambda_handlers import RetryLater, handle_s3_event, store_key_for
+from shared.config.settings import Settings
 from shared.context import AppContext, build_context
 from shared.db.statuses import JobStatus, MediaStatus
 from shared.db.tables import audit_events, jobs
 from shared.ids import new_id
-from shared.settings import Settings
 from shared.storage import open_store
 from shared.storage.s3 import S3Store
 from tests.conftest import make_settings

@@ -19,7 +19,7 @@ from types import ModuleType
 import boto3
 import pytest
 
-from shared.settings import PROJECT_ROOT
+from shared.config.settings import PROJECT_ROOT
 from tests.support.s3 import REGION, MotoS3
 
 WRAPPER = PROJECT_ROOT / "terraform" / "lambda-layers" / "secrets-env" / "secrets_env.py"

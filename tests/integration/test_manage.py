@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Engine, select
 
 from manage import build_parser
+from shared.config.settings import PROJECT_ROOT
 from shared.db.tables import encounters, users
-from shared.settings import PROJECT_ROOT
 from tests.support.databases import MySqlTestDatabase
 
 

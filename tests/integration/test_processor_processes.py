@@ -14,10 +14,10 @@ from sqlalchemy import select
 
 from processors import failures
 from processors.ffmpeg_binary import ffmpeg_path
+from shared.config.settings import PROJECT_ROOT
 from shared.context import AppContext
 from shared.db.statuses import JobStatus, MediaStatus
 from shared.db.tables import jobs
-from shared.settings import PROJECT_ROOT
 from tests.support import media_samples
 from tests.support.media_rows import add_upload, media_row, new_encounter
 from tests.support.processes import is_running, wait_for, wait_for_child

@@ -8,8 +8,8 @@ from shared.clock import utcnow
 from shared.context import AppContext
 from shared.db.statuses import UploadStatus
 from shared.db.tables import encounters, patient_sessions, uploads, users
+from shared.governance.purge import purge_expired
 from shared.ids import new_id
-from shared.purge import purge_expired
 from tests.support.factories import make_clinician, make_encounter
 
 PAST = dt.datetime(2001, 1, 1)

@@ -9,10 +9,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select
 
-from shared import audit, review
+from shared import audit
 from shared.clock import utcnow
 from shared.context import AppContext
 from shared.db.tables import encounters, media, notifications
+from shared.encounters import review
 from shared.storage.base import ObjectStore
 from shared.storage.signed_urls import UrlSigner
 from tests.support.factories import make_clinician, make_encounter

@@ -7,14 +7,15 @@ import datetime as dt
 import pytest
 from sqlalchemy import select, update
 
-from shared import audit, staff_admin, staff_auth, totp
+from shared import audit
 from shared.clock import utcnow
 from shared.context import AppContext
 from shared.db.tables import users
-from shared.passwords import PasswordError, check_password, hash_password
-from shared.staff_auth import StaffSession, unix_time
-from shared.staff_enrollment import EnrollmentError, complete_enrollment, find_pending_enrollment
-from shared.users import create_user
+from shared.staff import account_admin, authentication, totp
+from shared.staff.accounts import create_user
+from shared.staff.authentication import StaffSession, unix_time
+from shared.staff.enrollment import EnrollmentError, complete_enrollment, find_pending_enrollment
+from shared.staff.passwords import PasswordError, check_password, hash_password
 from tests.support.staff import make_staff
 
 
@@ -79,23 +80,25 @@ def test_disabling_revokes_sessions_and_keeps_the_last_admin(ctx: AppContext) ->
     moment = utcnow()
     session = StaffSession(clinician.user_id, moment, moment)
     with ctx.engine.begin() as conn:
-        staff_admin.disable_user(conn, user_id=clinician.user_id, actor_id=admin.user_id, now=moment)
+        account_admin.disable_user(conn, user_id=clinician.user_id, actor_id=admin.user_id, now=moment)
     with ctx.engine.connect() as conn:
-        check = staff_auth.check_session(conn, session, now=moment, idle=dt.timedelta(minutes=30))
+        check = authentication.check_session(conn, session, now=moment, idle=dt.timedelta(minutes=30))
         assert check.user is None
-        assert "drjones" not in staff_auth.authenticator_credentials(conn, moment)["usernames"]
+        assert "drjones" not in authentication.authenticator_credentials(conn, moment)["usernames"]
     with ctx.engine.begin() as conn:
-        assert staff_admin.enable_user(conn, user_id=clinician.user_id, actor_id=admin.user_id, now=moment) == "active"
-    with pytest.raises(staff_admin.AdminError, match="your own account"), ctx.engine.begin() as conn:
-        staff_admin.disable_user(conn, user_id=admin.user_id, actor_id=admin.user_id, now=moment)
+        assert (
+            account_admin.enable_user(conn, user_id=clinician.user_id, actor_id=admin.user_id, now=moment) == "active"
+        )
+    with pytest.raises(account_admin.AdminError, match="your own account"), ctx.engine.begin() as conn:
+        account_admin.disable_user(conn, user_id=admin.user_id, actor_id=admin.user_id, now=moment)
     other_admin = make_staff(ctx, "admin2", role="admin")
     with ctx.engine.begin() as conn:  # two admins: one may disable the other...
-        staff_admin.disable_user(conn, user_id=other_admin.user_id, actor_id=admin.user_id, now=moment)
+        account_admin.disable_user(conn, user_id=other_admin.user_id, actor_id=admin.user_id, now=moment)
     with ctx.engine.begin() as conn:
         conn.execute(update(users).where(users.c.id == other_admin.user_id).values(status="active"))
         conn.execute(update(users).where(users.c.id == admin.user_id).values(status="disabled"))
-    with pytest.raises(staff_admin.AdminError, match="last active administrator"), ctx.engine.begin() as conn:
-        staff_admin.disable_user(conn, user_id=other_admin.user_id, actor_id=admin.user_id, now=moment)
+    with pytest.raises(account_admin.AdminError, match="last active administrator"), ctx.engine.begin() as conn:
+        account_admin.disable_user(conn, user_id=other_admin.user_id, actor_id=admin.user_id, now=moment)
 
 
 def test_reset_sign_in_forgets_password_and_app_and_issues_a_new_link(ctx: AppContext) -> None:
@@ -103,7 +106,7 @@ def test_reset_sign_in_forgets_password_and_app_and_issues_a_new_link(ctx: AppCo
     clinician = make_staff(ctx, "drjones")
     moment = utcnow()
     with ctx.engine.begin() as conn:
-        enrollment = staff_admin.reset_sign_in(
+        enrollment = account_admin.reset_sign_in(
             conn, portal_base_url="http://portal", user_id=clinician.user_id, actor_id=admin.user_id, now=moment
         )
     row = row_of(ctx, clinician.user_id)
@@ -123,30 +126,30 @@ def test_unlock_lifts_a_pause(ctx: AppContext) -> None:
     clinician = make_staff(ctx, "drjones")
     moment = utcnow()
     with ctx.engine.begin() as conn:
-        for _ in range(staff_auth.MAX_FAILURES):
-            staff_auth.record_failure(conn, clinician.user_id, factor="totp", reason="wrong_code", now=moment)
-    assert staff_auth.is_locked(row_of(ctx, clinician.user_id), moment)
+        for _ in range(authentication.MAX_FAILURES):
+            authentication.record_failure(conn, clinician.user_id, factor="totp", reason="wrong_code", now=moment)
+    assert authentication.is_locked(row_of(ctx, clinician.user_id), moment)
     with ctx.engine.begin() as conn:
-        staff_admin.unlock_user(conn, user_id=clinician.user_id, actor_id=admin.user_id, now=moment)
+        account_admin.unlock_user(conn, user_id=clinician.user_id, actor_id=admin.user_id, now=moment)
     row = row_of(ctx, clinician.user_id)
-    assert row.failed_attempts == 0 and not staff_auth.is_locked(row, moment)
+    assert row.failed_attempts == 0 and not authentication.is_locked(row, moment)
 
 
 def test_changing_password_checks_the_current_one_and_signs_out_everywhere(ctx: AppContext) -> None:
     clinician = make_staff(ctx, "drjones")
     moment = utcnow()
     with pytest.raises(PasswordError, match="too short"), ctx.engine.begin() as conn:
-        staff_admin.change_password(
+        account_admin.change_password(
             conn, user_id=clinician.user_id, current=clinician.password, new="short", repeated="short", now=moment
         )
     new = "walnut tractor velvet"
     with ctx.engine.begin() as conn:
-        assert not staff_admin.change_password(
+        assert not account_admin.change_password(
             conn, user_id=clinician.user_id, current="wrong password", new=new, repeated=new, now=moment, rounds=4
         )
     assert row_of(ctx, clinician.user_id).failed_attempts == 1  # the wrong guess counted and was kept
     with ctx.engine.begin() as conn:
-        assert staff_admin.change_password(
+        assert account_admin.change_password(
             conn, user_id=clinician.user_id, current=clinician.password, new=new, repeated=new, now=moment, rounds=4
         )
     row = row_of(ctx, clinician.user_id)

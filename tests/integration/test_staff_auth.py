@@ -8,11 +8,12 @@ import jwt
 import pytest
 from sqlalchemy import select, update
 
-from shared import audit, staff_auth, totp
+from shared import audit
 from shared.clock import utcnow
 from shared.context import AppContext
 from shared.db.tables import users
-from shared.staff_auth import StaffSession, unix_time
+from shared.staff import authentication, totp
+from shared.staff.authentication import StaffSession, unix_time
 from tests.support.staff import StaffAccount, make_staff
 
 IDLE = dt.timedelta(minutes=30)
@@ -25,7 +26,7 @@ def code_at(account: StaffAccount, moment: dt.datetime, offset: int = 0) -> str:
 
 def verify(ctx: AppContext, account: StaffAccount, code: str, moment: dt.datetime) -> StaffSession | None:
     with ctx.engine.begin() as conn:
-        return staff_auth.verify_second_factor(ctx, conn, account.user_id, code, now=moment)
+        return authentication.verify_second_factor(ctx, conn, account.user_id, code, now=moment)
 
 
 def user_row(ctx: AppContext, account: StaffAccount):  # type: ignore[no-untyped-def]
@@ -35,7 +36,9 @@ def user_row(ctx: AppContext, account: StaffAccount):  # type: ignore[no-untyped
 
 def fail_password(ctx: AppContext, account: StaffAccount, moment: dt.datetime) -> int:
     with ctx.engine.begin() as conn:
-        return staff_auth.record_failure(conn, account.user_id, factor="password", reason="wrong_password", now=moment)
+        return authentication.record_failure(
+            conn, account.user_id, factor="password", reason="wrong_password", now=moment
+        )
 
 
 def cookie_token(username: str, issued: dt.datetime, hours: int = COOKIE_HOURS) -> dict:
@@ -70,25 +73,25 @@ def test_failures_of_either_factor_pause_then_lock_the_account(ctx: AppContext) 
     assert user_row(ctx, account).locked_until is None  # two failures: no pause yet
     fail_password(ctx, account, moment)  # third failure: a short pause
     row = user_row(ctx, account)
-    assert row.failed_attempts == 3 and row.locked_until == moment + staff_auth.THROTTLE_BASE
+    assert row.failed_attempts == 3 and row.locked_until == moment + authentication.THROTTLE_BASE
     # While paused, even the right code is refused and not counted.
     assert verify(ctx, account, code_at(account, moment), moment) is None
     assert user_row(ctx, account).failed_attempts == 3
     with ctx.engine.connect() as conn:
-        assert account.username not in staff_auth.authenticator_credentials(conn, moment)["usernames"]
+        assert account.username not in authentication.authenticator_credentials(conn, moment)["usernames"]
     later = moment + dt.timedelta(minutes=1)
     with ctx.engine.connect() as conn:
-        assert account.username in staff_auth.authenticator_credentials(conn, later)["usernames"]
+        assert account.username in authentication.authenticator_credentials(conn, later)["usernames"]
     fail_password(ctx, account, later)
     fail_password(ctx, account, later + dt.timedelta(minutes=2))  # fifth: locked for 15 minutes
     row = user_row(ctx, account)
     locked_at = later + dt.timedelta(minutes=2)
-    assert row.failed_attempts == staff_auth.MAX_FAILURES and row.locked_until == locked_at + staff_auth.LOCKOUT
+    assert row.failed_attempts == authentication.MAX_FAILURES and row.locked_until == locked_at + authentication.LOCKOUT
     assert verify(ctx, account, code_at(account, locked_at), locked_at + dt.timedelta(minutes=14)) is None
     with ctx.engine.connect() as conn:
         assert audit.search(conn, action="auth.locked")
     # After the lockout a right code signs in and clears the count.
-    after = locked_at + staff_auth.LOCKOUT + dt.timedelta(seconds=1)
+    after = locked_at + authentication.LOCKOUT + dt.timedelta(seconds=1)
     assert verify(ctx, account, code_at(account, after), after) is not None
     row = user_row(ctx, account)
     assert row.failed_attempts == 0 and row.locked_until is None
@@ -96,7 +99,7 @@ def test_failures_of_either_factor_pause_then_lock_the_account(ctx: AppContext) 
 
 def test_unknown_accounts_cost_a_bcrypt_check_and_are_audited_without_the_name(ctx: AppContext) -> None:
     with ctx.engine.begin() as conn:
-        staff_auth.record_unavailable_account(conn, remote_addr="192.0.2.7")
+        authentication.record_unavailable_account(conn, remote_addr="192.0.2.7")
     with ctx.engine.connect() as conn:
         (event,) = audit.search(conn, action="auth.failed")
     assert event["actor_id"] is None and event["remote_addr"] == "192.0.2.7"
@@ -108,10 +111,10 @@ def test_only_active_enrolled_unpaused_accounts_reach_the_password_check(ctx: Ap
     disabled = make_staff(ctx, "drsmith")
     with ctx.engine.begin() as conn:
         conn.execute(update(users).where(users.c.id == disabled.user_id).values(status="disabled"))
-        from shared.users import create_user
+        from shared.staff.accounts import create_user
 
         create_user(conn, portal_base_url="http://portal", username="newbie", display_name="New", role="clinician")
-        credentials = staff_auth.authenticator_credentials(conn, utcnow())
+        credentials = authentication.authenticator_credentials(conn, utcnow())
     assert set(credentials["usernames"]) == {"drjones"}
     entry = credentials["usernames"]["drjones"]
     assert entry["password"].startswith("$2b$") and entry["roles"] == ["clinician"]
@@ -124,20 +127,20 @@ def test_a_session_ends_when_idle_revoked_or_disabled(ctx: AppContext) -> None:
     session = verify(ctx, account, code_at(account, moment), moment)
     assert session is not None
     with ctx.engine.connect() as conn:
-        assert staff_auth.check_session(conn, session, now=moment, idle=IDLE).user.username == "drjones"  # type: ignore[union-attr]
-        idle = staff_auth.check_session(conn, session, now=moment + IDLE + dt.timedelta(seconds=1), idle=IDLE)
+        assert authentication.check_session(conn, session, now=moment, idle=IDLE).user.username == "drjones"  # type: ignore[union-attr]
+        idle = authentication.check_session(conn, session, now=moment + IDLE + dt.timedelta(seconds=1), idle=IDLE)
     assert idle.user is None and idle.ended_because == "idle"
     with ctx.engine.begin() as conn:
-        staff_auth.sign_out(conn, account.user_id, now=moment + dt.timedelta(seconds=1))
+        authentication.sign_out(conn, account.user_id, now=moment + dt.timedelta(seconds=1))
     with ctx.engine.connect() as conn:
-        revoked = staff_auth.check_session(conn, session, now=moment + dt.timedelta(seconds=2), idle=IDLE)
+        revoked = authentication.check_session(conn, session, now=moment + dt.timedelta(seconds=2), idle=IDLE)
         assert revoked.user is None and revoked.ended_because == "revoked"
         assert audit.search(conn, action="auth.signed_out", actor_id=account.user_id)
     with ctx.engine.begin() as conn:
         conn.execute(update(users).where(users.c.id == account.user_id).values(status="disabled"))
     fresh = StaffSession(account.user_id, moment + dt.timedelta(seconds=3), moment + dt.timedelta(seconds=3))
     with ctx.engine.connect() as conn:
-        assert staff_auth.check_session(conn, fresh, now=fresh.last_seen, idle=IDLE).ended_because == "disabled"
+        assert authentication.check_session(conn, fresh, now=fresh.last_seen, idle=IDLE).ended_because == "disabled"
 
 
 def test_cookie_re_login_skips_only_the_password_and_dies_at_logout(ctx: AppContext) -> None:
@@ -146,18 +149,18 @@ def test_cookie_re_login_skips_only_the_password_and_dies_at_logout(ctx: AppCont
     moment = issued + dt.timedelta(hours=1)
     token = cookie_token(account.username, issued)
     with ctx.engine.connect() as conn:
-        assert staff_auth.cookie_allows_password_skip(conn, token, cookie_hours=COOKIE_HOURS, now=moment)
+        assert authentication.cookie_allows_password_skip(conn, token, cookie_hours=COOKIE_HOURS, now=moment)
         older = cookie_token(account.username, issued - dt.timedelta(minutes=5))
-        assert not staff_auth.cookie_allows_password_skip(conn, older, cookie_hours=COOKIE_HOURS, now=moment)
+        assert not authentication.cookie_allows_password_skip(conn, older, cookie_hours=COOKIE_HOURS, now=moment)
     # The cookie gives no session: a portal session exists only from verify_second_factor.
     # (tests/portal/test_sign_in.py: a session with authentication_status but no code sees nothing.)
     with ctx.engine.begin() as conn:
-        staff_auth.sign_out(conn, account.user_id, now=moment)
+        authentication.sign_out(conn, account.user_id, now=moment)
     with ctx.engine.connect() as conn:
-        assert not staff_auth.cookie_allows_password_skip(conn, token, cookie_hours=COOKIE_HOURS, now=moment)
+        assert not authentication.cookie_allows_password_skip(conn, token, cookie_hours=COOKIE_HOURS, now=moment)
         newer = cookie_token(account.username, moment + dt.timedelta(seconds=1))
         later = moment + dt.timedelta(seconds=2)
-        assert staff_auth.cookie_allows_password_skip(conn, newer, cookie_hours=COOKIE_HOURS, now=later)
+        assert authentication.cookie_allows_password_skip(conn, newer, cookie_hours=COOKIE_HOURS, now=later)
 
 
 @pytest.mark.parametrize(
@@ -179,7 +182,7 @@ def test_cookie_re_login_skips_only_the_password_and_dies_at_logout(ctx: AppCont
 def test_malformed_expired_or_foreign_cookies_are_refused(sqlite_ctx: AppContext, token: dict | None) -> None:
     make_staff(sqlite_ctx, "drjones")
     with sqlite_ctx.engine.connect() as conn:
-        assert not staff_auth.cookie_allows_password_skip(conn, token, cookie_hours=COOKIE_HOURS, now=utcnow())
+        assert not authentication.cookie_allows_password_skip(conn, token, cookie_hours=COOKIE_HOURS, now=utcnow())
 
 
 def test_cookie_signature_is_checked_with_the_configured_key(sqlite_ctx: AppContext) -> None:
@@ -204,7 +207,7 @@ def test_only_an_hs256_cookie_signed_with_our_key_verifies(sqlite_ctx: AppContex
     key = cookie_key(sqlite_ctx)
     claims = cookie_token("drjones", utcnow())
     genuine = jwt.encode(claims, key, algorithm="HS256")
-    assert staff_auth.sign_in_cookie_claims(genuine, key) == claims
+    assert authentication.sign_in_cookie_claims(genuine, key) == claims
     refused = [
         None,
         "",
@@ -224,4 +227,4 @@ def test_only_an_hs256_cookie_signed_with_our_key_verifies(sqlite_ctx: AppContex
         jwt.api_jws.encode(b"[1, 2]", key, algorithm="HS256"),  # not a JSON object
     ]
     for token in refused:
-        assert staff_auth.sign_in_cookie_claims(token, key) is None, token
+        assert authentication.sign_in_cookie_claims(token, key) is None, token

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from shared.activity_stats import DateRange
-from shared.storage_metrics import cloudwatch_series, daily_totals, make_cloudwatch_client, weekly_growth
+from shared.reporting.activity import DateRange
+from shared.reporting.storage_metrics import cloudwatch_series, daily_totals, make_cloudwatch_client, weekly_growth
 from tests.support.s3 import REGION, MotoS3
 
 pytestmark = pytest.mark.s3

@@ -20,8 +20,8 @@ from processors import failures
 from processors.failures import MediaRejected
 from processors.ffmpeg_binary import ffmpeg_path
 from processors.process_file import process_file
-from processors.sniff import MOV, MP4
 from processors.video import VideoLimits, process_video
+from shared.media_types.sniff import MOV, MP4
 from tests.support import media_samples
 from tests.support.media_samples import SECRET_MARKER
 

@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from shared import activity_stats as stats
 from shared.context import AppContext
-from shared.storage_metrics import daily_totals, embedded_series, weekly_growth
+from shared.reporting import activity as stats
+from shared.reporting.storage_metrics import daily_totals, embedded_series, weekly_growth
 from tests.support.usage_seed import seed_usage
 
 NOVEMBER = stats.DateRange.inclusive(dt.date(2026, 11, 1), dt.date(2026, 11, 30))

@@ -11,8 +11,8 @@ from PIL import Image
 from processors.ffmpeg_binary import ffmpeg_path
 from processors.process_file import process_file
 from processors.results import ProcessedMedia
-from processors.sniff import MOV
 from processors.video import VideoLimits, process_video
+from shared.media_types.sniff import MOV
 from tests.support.media_checks import assert_browser_mp4, assert_clean_jpeg, video_facts
 from tests.support.media_fixtures import SampleCache, samples  # noqa: F401 - fixture
 

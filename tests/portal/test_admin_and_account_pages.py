@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from shared import staff_auth
 from shared.clock import utcnow
 from shared.context import AppContext
 from shared.db.tables import users
-from shared.passwords import check_password
+from shared.staff import authentication
+from shared.staff.passwords import check_password
 from tests.support.portal import open_page, sign_in, texts, widget
 from tests.support.staff import make_staff
 
@@ -53,8 +53,8 @@ def test_users_page_creates_disables_resets_and_unlocks_accounts(portal: AppCont
     assert user_row(portal, "drjones").status == "active"
 
     with portal.engine.begin() as conn:
-        for _ in range(staff_auth.MAX_FAILURES):
-            staff_auth.record_failure(conn, clinician.user_id, factor="totp", reason="wrong_code", now=utcnow())
+        for _ in range(authentication.MAX_FAILURES):
+            authentication.record_failure(conn, clinician.user_id, factor="totp", reason="wrong_code", now=utcnow())
     at.run()
     choose_user(at, "drjones")
     widget(at.button, "Lift sign-in pause").click().run()

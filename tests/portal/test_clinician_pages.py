@@ -10,7 +10,7 @@ from shared import audit
 from shared.clock import utcnow
 from shared.context import AppContext
 from shared.db.tables import encounters, media, notifications
-from shared.encounters import decrypt_patient, derived_status
+from shared.encounters.requests import decrypt_patient, derived_status
 from tests.support.factories import make_encounter
 from tests.support.portal import open_page, sign_in, texts, widget
 from tests.support.processed_media import store_photo, store_unprocessed

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from shared import totp
 from shared.clock import utcnow
 from shared.context import AppContext
 from shared.db.tables import users
-from shared.staff_auth import unix_time
-from shared.users import create_user
+from shared.staff import totp
+from shared.staff.accounts import create_user
+from shared.staff.authentication import unix_time
 from tests.support.portal import enter_code, enter_password, new_app, texts, widget
 
 

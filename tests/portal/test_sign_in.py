@@ -12,7 +12,7 @@ from portal_ui.auth_gate import SESSION_KEY
 from shared import audit
 from shared.context import AppContext
 from shared.db.tables import users
-from shared.staff_auth import MAX_FAILURES, SIGN_IN_FAILED
+from shared.staff.authentication import MAX_FAILURES, SIGN_IN_FAILED
 from tests.support.factories import make_encounter
 from tests.support.portal import enter_code, enter_password, new_app, run_page_alone, sign_in, texts, widget
 from tests.support.staff import StaffAccount, forget_used_codes, make_staff

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from shared.context import AppContext
-from shared.encounters import Invite, PatientDetails, register_encounter
-from shared.users import create_user
+from shared.encounters.requests import Invite, PatientDetails, register_encounter
+from shared.staff.accounts import create_user
 
 PATIENT = PatientDetails.from_input(
     name="Zebedee Quartermain",

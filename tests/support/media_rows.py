@@ -7,13 +7,13 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
-from processors.sniff import SNIFF_BYTES, sniff
 from shared.clock import utcnow
 from shared.context import AppContext
 from shared.db import jobs as queue
 from shared.db.statuses import MediaStatus
 from shared.db.tables import media
 from shared.ids import new_id
+from shared.media_types.sniff import SNIFF_BYTES, sniff
 from shared.storage.base import ObjectStore
 from tests.support.factories import make_clinician, make_encounter
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from shared.settings import PROJECT_ROOT, Settings
+from shared.config.settings import PROJECT_ROOT, Settings
 from tests.support.staff import StaffAccount
 
 PORTAL_SCRIPT = PROJECT_ROOT / "portal_app.py"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from shared.settings import PROJECT_ROOT
+from shared.config.settings import PROJECT_ROOT
 
 PORTAL_SCRIPT = PROJECT_ROOT / "portal_app.py"
 START_TIMEOUT = 90

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import update
 
-from shared import totp
 from shared.clock import utcnow
 from shared.context import AppContext
 from shared.db.tables import users
-from shared.passwords import hash_password
-from shared.staff_auth import unix_time
-from shared.staff_enrollment import complete_enrollment
-from shared.users import create_user
+from shared.staff import totp
+from shared.staff.accounts import create_user
+from shared.staff.authentication import unix_time
+from shared.staff.enrollment import complete_enrollment
+from shared.staff.passwords import hash_password
 
 TEST_BCRYPT_ROUNDS = 4  # the cheapest bcrypt cost: tests sign in many times; production uses 12
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from shared.settings import PROJECT_ROOT
+from shared.config.settings import PROJECT_ROOT
 
 
 def free_port() -> int:

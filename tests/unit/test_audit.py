@@ -11,8 +11,8 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 
 from shared import audit
+from shared.config.settings import PROJECT_ROOT
 from shared.db.tables import audit_events
-from shared.settings import PROJECT_ROOT
 
 
 def test_record_and_search(sqlite_engine: Engine) -> None:

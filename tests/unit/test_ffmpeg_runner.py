@@ -24,7 +24,7 @@ from processors.ffmpeg_runner import (
     input_args,
     run_ffmpeg,
 )
-from shared.settings import PROJECT_ROOT
+from shared.config.settings import PROJECT_ROOT
 from tests.support.processes import is_running, wait_for, wait_for_child
 
 ENDLESS = ["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30", "-c:v", "libx264", "-f", "null", "-"]

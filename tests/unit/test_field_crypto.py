@@ -1,7 +1,7 @@
 import pytest
 
-from shared.field_crypto import BlindIndex, DecryptionError, FieldCipher
-from shared.keys import KeyRing
+from shared.config.keys import KeyRing
+from shared.crypto.fields import BlindIndex, DecryptionError, FieldCipher
 
 
 @pytest.fixture

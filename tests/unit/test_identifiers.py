@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from shared.identifiers import (
+from shared.encounters.identifiers import (
     InvalidIdentifier,
     format_nhs_number,
     normalize_email,

@@ -12,7 +12,7 @@ from processors import failures
 from processors.failures import MediaRejected
 from processors.images import THUMBNAIL_EDGE, displayed_size, open_untrusted, process_image
 from processors.process_file import sniff_file
-from processors.sniff import HEIC, JPEG, PNG
+from shared.media_types.sniff import HEIC, JPEG, PNG
 from tests.support import media_samples
 from tests.support.media_checks import assert_clean_jpeg
 

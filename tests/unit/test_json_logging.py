@@ -3,7 +3,7 @@ import logging
 
 import pytest
 
-from shared.json_logging import configure_logging, get_logger
+from shared.logging.json_lines import configure_logging, get_logger
 
 
 def test_log_lines_are_json_objects(capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.keys import add_file_key, load_keys, parse_keyring
-from shared.settings import ConfigError, Settings, load_settings
+from shared.config.keys import add_file_key, load_keys, parse_keyring
+from shared.config.settings import ConfigError, Settings, load_settings
 
 
 def b64(raw: bytes) -> str:

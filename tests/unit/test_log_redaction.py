@@ -12,10 +12,10 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from shared.json_logging import configure_logging
-from shared.log_redaction import REDACTED, Redactor
+from shared.logging.json_lines import configure_logging
+from shared.logging.redaction import REDACTED, Redactor
+from shared.staff.accounts import enrollment_link
 from shared.storage.signed_urls import UrlSigner
-from shared.users import enrollment_link
 
 TOKEN = secrets.token_urlsafe(32)
 redactor = Redactor(["clinic_auth"])

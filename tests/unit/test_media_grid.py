@@ -6,7 +6,7 @@ import datetime as dt
 import re
 
 from portal_ui.media_grid import gallery_html
-from shared.review import MediaItem, MediaUrls
+from shared.encounters.review import MediaItem, MediaUrls
 
 NOW = dt.datetime(2026, 11, 21, 12, 0)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.passwords import (
+from shared.staff.passwords import (
     MIN_LENGTH,
     PasswordError,
     check_new_password,

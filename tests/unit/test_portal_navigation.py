@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from portal_ui.navigation import PAGES, allowed, pages_for
+from shared.config.settings import PROJECT_ROOT
 from shared.db.statuses import Role
-from shared.settings import PROJECT_ROOT
 
 
 def test_each_role_gets_only_its_pages_and_lands_on_the_first() -> None:

@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import Engine
 
 from shared import audit
+from shared.config.keys import load_keys
+from shared.config.settings import load_settings
 from shared.db.engine import make_engine
 from shared.db.migrations import migrate
-from shared.keys import load_keys
-from shared.settings import load_settings
 from shared.storage.filesystem import INCOMPLETE_DIR, FilesystemStore
 from shared.storage.signed_urls import UrlSigner
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from processors.ffmpeg_binary import ffmpeg_path
-from shared.settings import PROJECT_ROOT, ConfigError, load_settings
+from shared.config.settings import PROJECT_ROOT, ConfigError, load_settings
 
 
 def test_defaults(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-from shared.security_headers import content_security_policy, security_headers
+from patient_upload.security_headers import content_security_policy, security_headers
 
 
 def test_headers_for_https() -> None:

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.settings import GIB, MIB, ConfigError, load_settings, parse_size
+from shared.config.settings import GIB, MIB, ConfigError, load_settings, parse_size
 
 
 def test_defaults_are_embedded_sqlite_and_filesystem(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@ import struct
 
 import pytest
 
-from processors.sniff import HEIC, HEIF, JPEG, MOV, MP4, PNG, THREE_GP, WEBP, FileType, sniff
+from shared.media_types.sniff import HEIC, HEIF, JPEG, MOV, MP4, PNG, THREE_GP, WEBP, FileType, sniff
 
 
 def ftyp(major: bytes, *compatible: bytes) -> bytes:

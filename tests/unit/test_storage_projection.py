@@ -1,6 +1,6 @@
 import datetime as dt
 
-from shared.storage_metrics import daily_totals, last_full_week, projection, weekly_growth
+from shared.reporting.storage_metrics import daily_totals, last_full_week, projection, weekly_growth
 
 START = dt.date(2026, 9, 7)  # a Monday
 

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from processors.lambda_handlers import store_key_for
-from shared.settings import PROJECT_ROOT
+from shared.config.settings import PROJECT_ROOT
 from shared.storage.s3 import TAIL_TAGGING, S3Store
 from tests.support.terraform import Terraform, load_terraform, reference_name, single
 
@@ -350,7 +350,7 @@ def test_services_behind_the_load_balancer_trust_its_forwarded_headers(tf: Terra
 
 def _settings_read_by_the_code() -> set[str]:
     names: set[str] = set()
-    for path in (PROJECT_ROOT / "shared" / "settings.py", PROJECT_ROOT / "shared" / "keys.py"):
+    for path in (PROJECT_ROOT / "shared" / "config" / "settings.py", PROJECT_ROOT / "shared" / "config" / "keys.py"):
         names |= set(re.findall(r'"(MIA_[A-Z0-9_]+)"', Path(path).read_text()))
     return names
 
@@ -360,7 +360,7 @@ def test_components_get_only_settings_the_code_reads(tf: Terraform) -> None:
     configured = " ".join(str(tf.locals[name]) for name in ("common_environment", "containers"))
     given = set(re.findall(r"MIA_[A-Z0-9_]+", configured)) | set(tf.locals["app_key_secrets"]) | {"MIA_DATABASE_URL"}
     assert "MIA_STORAGE_URL" in given and "MIA_ENV" in given
-    assert given <= known, f"not read by shared/settings.py or shared/keys.py: {sorted(given - known)}"
+    assert given <= known, f"not read by shared/config/settings.py or shared/config/keys.py: {sorted(given - known)}"
     secrets = set(tf.locals["app_key_secrets"]) | {"MIA_DATABASE_URL"}
     assert secrets == {
         "MIA_DATABASE_URL",

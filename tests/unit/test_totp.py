@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pyotp
 
-from shared import totp
+from shared.staff import totp
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 NOW = 1_800_000_015.0  # 15 s into a step

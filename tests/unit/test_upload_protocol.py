@@ -12,7 +12,6 @@ import time
 
 import pytest
 
-from patient_upload.limits import Refusal, UploadLimits, format_size
 from patient_upload.tus.protocol import (
     ProtocolError,
     clean_filename,
@@ -23,11 +22,12 @@ from patient_upload.tus.protocol import (
     parse_metadata,
     parse_non_negative,
 )
-from patient_upload.tus.write_behind import WriteBehind
 from patient_upload.views import parse_date_parts
-from processors.sniff import HEIC, JPEG, MP4
-from shared.identifiers import InvalidIdentifier
-from shared.settings import GIB, MIB
+from shared.config.settings import GIB, MIB
+from shared.encounters.identifiers import InvalidIdentifier
+from shared.encounters.uploads.limits import Refusal, UploadLimits, format_size
+from shared.encounters.uploads.write_behind import WriteBehind
+from shared.media_types.sniff import HEIC, JPEG, MP4
 from shared.storage.async_store import AsyncAppender
 from shared.storage.base import Appender
 

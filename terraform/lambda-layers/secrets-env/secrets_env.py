@@ -1,8 +1,8 @@
 """Start a Lambda runtime with the MIA secrets in its environment.
 
 Lambda has no equivalent of ECS `secrets`, and the processors read their
-keys and database URL from environment variables (shared/settings.py,
-shared/keys.py) like every other component. This script runs as the
+keys and database URL from environment variables (shared/config/settings.py,
+shared/config/keys.py) like every other component. This script runs as the
 function's AWS_LAMBDA_EXEC_WRAPPER (through bin/mia-secrets-env), once per
 execution environment and before the Python runtime starts: it reads
 MIA_SECRET_ARNS, a JSON object of environment variable name -> secret ARN,

@@ -23,10 +23,10 @@ from tusclient.client import TusClient
 
 from patient_upload.app import LOCK_LEASE
 from patient_upload.tus.handlers import RENEWALS_PER_LEASE
+from shared.config.settings import MIB, Settings, load_settings
 from shared.context import build_context
 from shared.db.statuses import MediaStatus, UploadStatus
 from shared.db.tables import media, uploads
-from shared.settings import MIB, Settings, load_settings
 from tests.support.factories import PATIENT, make_clinician, make_encounter
 from tests.support.sync_patient import SyncPatient
 from tests.support.upload_payloads import write_jpeg_payload

@@ -14,9 +14,9 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from shared.config.settings import Settings
 from shared.context import AppContext, build_context
 from shared.db.engine import make_engine
-from shared.settings import Settings
 from shared.storage.filesystem import FilesystemStore
 from shared.storage.s3 import S3Store
 from tests.conftest import MYSQL_URL, make_settings

@@ -11,15 +11,15 @@ from http.cookies import SimpleCookie
 from aiohttp.test_utils import TestClient
 from sqlalchemy import event, select, update
 
-from patient_upload import journey
-from patient_upload.consent_text import CONSENT_TEXT_VERSION
-from patient_upload.journey import MAX_DOB_FAILURES
 from shared import audit
 from shared.clock import utcnow
 from shared.context import AppContext
 from shared.db.statuses import EncounterStatus, UploadStatus
 from shared.db.tables import consents, encounters, notifications, patient_sessions, uploads
-from shared.encounters import unlock
+from shared.encounters import journey
+from shared.encounters.consent_text import CONSENT_TEXT_VERSION
+from shared.encounters.journey import MAX_DOB_FAILURES
+from shared.encounters.requests import unlock
 from shared.ids import new_secret_token, token_hash
 from tests.integration.upload_service.conftest import PatientFactory
 from tests.support.factories import PATIENT, REQUEST_NOTE, make_clinician, make_encounter

@@ -17,9 +17,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import Engine
 
+from shared.config.settings import Settings, load_settings
 from shared.context import build_context
 from shared.ids import new_secret_token
-from shared.settings import Settings, load_settings
 from tests.support.factories import PATIENT, make_clinician, make_encounter
 from tests.support.sync_patient import SyncPatient
 from tests.support.upload_process import UploadProcess

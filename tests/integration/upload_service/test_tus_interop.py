@@ -17,10 +17,10 @@ from sqlalchemy import select
 from tusclient.client import TusClient
 from tusclient.storage.filestorage import FileStorage
 
+from shared.config.settings import MIB
 from shared.context import AppContext
 from shared.db.statuses import UploadStatus
 from shared.db.tables import uploads
-from shared.settings import MIB
 from tests.integration.upload_service.conftest import PatientFactory
 from tests.support.patient_client import PatientClient
 from tests.support.upload_payloads import write_jpeg_payload

@@ -18,10 +18,10 @@ from sqlalchemy import Engine, select, update
 from patient_upload.tus.protocol import EXTENSIONS
 from shared import audit
 from shared.clock import utcnow
+from shared.config.settings import MIB
 from shared.context import AppContext, build_context
 from shared.db.statuses import MediaStatus, UploadStatus
 from shared.db.tables import jobs, media, uploads
-from shared.settings import MIB
 from shared.storage.base import ObjectNotFound
 from tests.conftest import make_settings
 from tests.integration.upload_service.conftest import ClientFactory, PatientFactory, app_client, patient_factory
@@ -375,7 +375,7 @@ async def test_termination(new_patient: PatientFactory, upload_ctx: AppContext) 
 
 
 async def test_expiration(new_patient: PatientFactory, upload_ctx: AppContext) -> None:
-    from shared.purge import purge_expired
+    from shared.governance.purge import purge_expired
 
     patient = await new_patient()
     url = await patient.create_url(100_000)

@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 
 from shared import audit
 from shared.context import AppContext
-from shared.encounters import (
+from shared.encounters.requests import (
     CLOSED_STATUSES,
     EncounterError,
     Invite,
@@ -25,7 +25,7 @@ from shared.encounters import (
     invite_link,
 )
 from shared.ids import token_hash
-from shared.notifier import KIND_PATIENT_INVITE
+from shared.notifications.outbox import KIND_PATIENT_INVITE
 
 
 def _links_in(body: str, patient_base_url: str) -> list[str]:

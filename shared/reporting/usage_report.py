@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from shared import activity_stats as stats
 from shared.context import AppContext
-from shared.storage_metrics import (
+from shared.reporting import activity as stats
+from shared.reporting.storage_metrics import (
     StorageSeries,
     cloudwatch_series,
     daily_totals,

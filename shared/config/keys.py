@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.json_logging import get_logger
+from shared.config.settings import ConfigError, Settings
+from shared.logging.json_lines import get_logger
 from shared.private_files import make_private_dirs, open_private
-from shared.settings import ConfigError, Settings
 
 log = get_logger(__name__)
 

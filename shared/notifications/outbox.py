@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from shared.clock import utcnow
+from shared.crypto.fields import FieldCipher
 from shared.db.statuses import NotificationStatus
 from shared.db.tables import notifications
-from shared.field_crypto import FieldCipher
 from shared.ids import new_id
 
 TABLE = "notifications"

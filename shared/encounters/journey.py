@@ -21,15 +21,15 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, and_, bindparam, case, func, literal, not_, or_, select, update
 
-from patient_upload.consent_text import CONSENT_TEXT_VERSION, REQUIRED_FIELDS
-from patient_upload.limits import Refusal, already_sent, consent_needed, link_expired
 from shared import audit
 from shared.clock import utcnow
 from shared.context import AppContext
+from shared.crypto.fields import FieldCipher
 from shared.db.statuses import EncounterStatus, MediaKind, UploadStatus
 from shared.db.tables import consents, encounters, uploads
-from shared.encounters import CLOSED_STATUSES, decrypt_request_note
-from shared.field_crypto import FieldCipher
+from shared.encounters.consent_text import CONSENT_TEXT_VERSION, REQUIRED_FIELDS
+from shared.encounters.requests import CLOSED_STATUSES, decrypt_request_note
+from shared.encounters.uploads.limits import Refusal, already_sent, consent_needed, link_expired
 from shared.ids import new_id, token_hash
 
 MAX_DOB_FAILURES = 5

@@ -15,7 +15,7 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from shared.keys import KeyRing
+from shared.config.keys import KeyRing
 
 FORMAT_VERSION = 1
 NONCE_BYTES = 12

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from shared.numbers import whole_number
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Lambda can write nowhere but /tmp; the runtime sets AWS_LAMBDA_FUNCTION_NAME.
 LAMBDA_SCRATCH_DIR = "/tmp/mia-scratch"  # noqa: S108 - /tmp is the sandbox's own; claim refuses one not ours
 

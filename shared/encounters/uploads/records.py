@@ -14,17 +14,17 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, or_, select, update
 
-from patient_upload.journey import access_problem, consent_granted, count_uploads, latest_consent, load_encounter
-from patient_upload.limits import Refusal, UploadLimits, already_sent, consent_needed
-from processors.sniff import FileType
 from shared import audit
 from shared.clock import utcnow
 from shared.context import AppContext
 from shared.db import jobs
 from shared.db.statuses import MediaStatus, UploadStatus
 from shared.db.tables import media, uploads
-from shared.encounters import CLOSED_STATUSES
+from shared.encounters.journey import access_problem, consent_granted, count_uploads, latest_consent, load_encounter
+from shared.encounters.requests import CLOSED_STATUSES
+from shared.encounters.uploads.limits import Refusal, UploadLimits, already_sent, consent_needed
 from shared.ids import new_id
+from shared.media_types.sniff import FileType
 
 TABLE = "uploads"
 PROCESS_MEDIA = "process_media"

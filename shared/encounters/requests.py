@@ -16,10 +16,10 @@ from sqlalchemy import Connection, select, update
 from shared import audit
 from shared.clock import utcnow
 from shared.context import AppContext
+from shared.crypto.fields import BlindIndex, FieldCipher
 from shared.db.statuses import EncounterStatus
 from shared.db.tables import encounters, users
-from shared.field_crypto import BlindIndex, FieldCipher
-from shared.identifiers import (
+from shared.encounters.identifiers import (
     InvalidIdentifier,
     normalize_email,
     normalize_nhs_number,

@@ -14,9 +14,9 @@ from sqlalchemy import Connection, func, select, update
 from shared import audit
 from shared.db.statuses import Role, UserStatus
 from shared.db.tables import users
-from shared.passwords import PasswordError, check_new_password, check_password, hash_password
-from shared.staff_auth import record_failure, revoke_sessions
-from shared.users import Enrollment, reissue_enrollment
+from shared.staff.accounts import Enrollment, reissue_enrollment
+from shared.staff.authentication import record_failure, revoke_sessions
+from shared.staff.passwords import PasswordError, check_new_password, check_password, hash_password
 
 
 class AdminError(ValueError):

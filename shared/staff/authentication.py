@@ -20,11 +20,12 @@ from typing import Any
 import jwt
 from sqlalchemy import Connection, or_, select, update
 
-from shared import audit, totp
+from shared import audit
 from shared.context import AppContext
 from shared.db.statuses import UserStatus
 from shared.db.tables import users
-from shared.passwords import check_password
+from shared.staff import totp
+from shared.staff.passwords import check_password
 
 TABLE = "users"
 MAX_FAILURES = 5

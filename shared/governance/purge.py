@@ -14,7 +14,7 @@ from shared.clock import utcnow
 from shared.context import AppContext
 from shared.db.statuses import EncounterStatus, UploadStatus
 from shared.db.tables import encounters, patient_sessions, uploads, users
-from shared.json_logging import get_logger
+from shared.logging.json_lines import get_logger
 from shared.storage.base import StorageError
 
 log = get_logger(__name__)

@@ -20,7 +20,7 @@ from shared import audit
 from shared.context import AppContext
 from shared.db.statuses import EncounterStatus, MediaKind, MediaStatus
 from shared.db.tables import consents, encounters, media, notifications, users
-from shared.encounters import EncounterError
+from shared.encounters.requests import EncounterError
 
 REVIEWABLE = (EncounterStatus.SUBMITTED, EncounterStatus.REVIEWED)
 MAX_REVIEW_NOTE = 4000

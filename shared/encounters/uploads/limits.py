@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from processors.sniff import FileType
+from shared.config.settings import GIB, MIB, Settings
 from shared.db.statuses import MediaKind
-from shared.settings import GIB, MIB, Settings
+from shared.media_types.sniff import FileType
 
 
 def format_size(size: int) -> str:

@@ -19,8 +19,8 @@ from shared import audit
 from shared.context import AppContext
 from shared.db.statuses import EncounterStatus, MediaStatus
 from shared.db.tables import encounters, media, notifications, users
-from shared.encounters import CLOSED_STATUSES, decrypt_patient, derived_status, find_by_nhs_number
-from shared.notifier import KIND_SUBMISSION
+from shared.encounters.requests import CLOSED_STATUSES, decrypt_patient, derived_status, find_by_nhs_number
+from shared.notifications.outbox import KIND_SUBMISSION
 
 SCOPE_MINE = "mine"
 SCOPE_TEAM = "team"

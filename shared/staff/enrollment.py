@@ -13,12 +13,13 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from shared import audit, totp
+from shared import audit
 from shared.context import AppContext
 from shared.db.statuses import UserStatus
 from shared.db.tables import users
 from shared.ids import token_hash
-from shared.staff_auth import unix_time
+from shared.staff import totp
+from shared.staff.authentication import unix_time
 
 TABLE = "users"
 MAX_TOKEN_LENGTH = 128

@@ -20,8 +20,8 @@ import boto3
 from botocore.config import Config
 from sqlalchemy import Connection, func, select
 
-from shared.activity_stats import DateRange
 from shared.db.tables import media
+from shared.reporting.activity import DateRange
 from shared.storage.base import ObjectStore
 
 DAY_SECONDS = 86400

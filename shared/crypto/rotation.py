@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, select, update
 
+from shared.crypto.fields import FieldCipher
 from shared.db.tables import encrypted_columns, metadata
-from shared.field_crypto import FieldCipher
 
 BATCH = 500
 

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, select
 
 from shared.clock import utcnow
 from shared.db.tables import audit_events
-from shared.json_logging import get_logger
+from shared.logging.json_lines import get_logger
 
 log = get_logger("mia.audit")
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from pythonjsonlogger.json import JsonFormatter
 
-from shared.log_redaction import Redactor
+from shared.logging.redaction import Redactor
 
 
 class RedactingJsonFormatter(JsonFormatter):

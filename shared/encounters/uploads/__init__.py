@@ -1,0 +1,1 @@
+"""shared.encounters.uploads."""
