@@ -78,7 +78,6 @@ encounters = Table(
     Column("request_note", LargeBinary, nullable=True, info=ENCRYPTED),
     Column("invite_token_hash", String(64), nullable=True, unique=True),
     Column("invite_expires_at", Timestamp, nullable=True),
-    Column("dob_failures", Integer, nullable=False, server_default="0"),
     Column("locked_at", Timestamp, nullable=True),
     Column("created_at", Timestamp, nullable=False),
     Column("invited_at", Timestamp, nullable=True),
@@ -222,6 +221,7 @@ audit_events = Table(
     Column("detail", Text, nullable=True),
     Index("ix_audit_occurred", "occurred_at"),
     Index("ix_audit_encounter", "encounter_id", "occurred_at"),
+    Index("ix_audit_encounter_action", "encounter_id", "action", "id"),  # wrong dates in a row
     Index("ix_audit_actor", "actor_type", "actor_id", "occurred_at"),
     Index("ix_audit_action", "action", "occurred_at"),
 )

@@ -6,8 +6,8 @@ transaction. Every way a date-of-birth check can fail (unknown link, wrong
 date, expired, locked or already used) gives the caller the same answer, in
 the same time: a link that is not live is replaced by a stand-in shaped like
 one that is (`_stand_in`), so opening the link and every refusal run the
-same statements whatever the token, and the response time does not tell
-an old link's holder whether it still works.
+same statements and write the same rows whatever the token, and the
+response time does not tell an old link's holder whether it still works.
 """
 
 from __future__ import annotations
@@ -26,13 +26,16 @@ from shared.clock import utcnow
 from shared.context import AppContext
 from shared.crypto.fields import FieldCipher
 from shared.db.statuses import EncounterStatus, MediaKind, UploadStatus
-from shared.db.tables import consents, encounters, uploads
+from shared.db.tables import audit_events, consents, encounters, uploads
 from shared.encounters.consent_text import CONSENT_TEXT_VERSION, REQUIRED_FIELDS
 from shared.encounters.requests import CLOSED_STATUSES, decrypt_request_note
 from shared.encounters.uploads.limits import Refusal, already_sent, consent_needed, link_expired
 from shared.ids import new_id, token_hash
 
 MAX_DOB_FAILURES = 5
+DOB_FAILED = "patient.dob_failed"
+# What starts the count of wrong dates again: a right date, a clinician's unlock or a new link (shared.encounters).
+COUNT_RESETS = ("patient.verified", "invite.unlocked", "invite.reissued")
 NO_ENCOUNTER_ID = "0" * 32  # never a row id: new_id() is a UUID4, whose version digit is 4
 STAND_IN_DATE = "0000-00-00"  # as long as an ISO date, and never one
 STAGES = (
@@ -58,7 +61,6 @@ class LinkRow:
     id: str
     status: str
     date_of_birth: bytes
-    dob_failures: int
 
 
 _LINK_FIELDS = tuple(item.name for item in fields(LinkRow))
@@ -99,6 +101,41 @@ def _link_query() -> Select[Any]:
 _LINK_QUERY = _link_query()
 
 
+def _wrong_dates_query() -> Select[Any]:
+    """COUNT the encounter's wrong dates since its latest reset (audit ids only grow: the log is append-only).
+
+    Both parts are ranges of `ix_audit_encounter_action` (encounter, action,
+    id): a live link has at most MAX_DOB_FAILURES - 1 wrong dates to count,
+    whatever else its log holds (a GET anyone can repeat writes an event).
+    """
+    encounter_id = bindparam("encounter_id", type_=audit_events.c.encounter_id.type)
+    latest_reset = (
+        select(func.coalesce(func.max(audit_events.c.id), 0))
+        .where(audit_events.c.encounter_id == encounter_id, audit_events.c.action.in_(COUNT_RESETS))
+        .scalar_subquery()
+    )
+    return select(func.count(audit_events.c.id)).where(
+        audit_events.c.encounter_id == encounter_id,
+        audit_events.c.action == DOB_FAILED,
+        audit_events.c.id > latest_reset,
+    )
+
+
+_WRONG_DATES_QUERY = _wrong_dates_query()
+
+
+def wrong_dates_in_a_row(conn: Connection, encounter_id: str) -> int:
+    """How many wrong dates of birth the encounter's link has taken since the last right one, unlock or reissue.
+
+    Read from the audit log rather than kept in a column, so a refusal writes
+    one row (its `patient.dob_failed` event) whether or not the link is live.
+    Wrong dates on a link that was not live (locked, expired) count too, but
+    only until the reset that makes it live again. For the stand-in's id the
+    count is 0: no event names it.
+    """
+    return int(conn.execute(_WRONG_DATES_QUERY, {"encounter_id": encounter_id}).scalar_one())
+
+
 def _look_up_link(conn: Connection, cipher: FieldCipher, token: str, now: dt.datetime) -> tuple[str, LinkRow | None]:
     """The state of a link ("live", "unknown", "locked", "closed" or "expired") and its encounter, locked
     for this transaction (None for an unknown token)."""
@@ -115,10 +152,11 @@ def _stand_in(cipher: FieldCipher) -> LinkRow:
     Its date of birth is a real ciphertext of the same length (so it decrypts
     at the same cost and never matches), it is already opened (so `advance`
     sets the same columns as for a link opened before), and its id names no
-    row (so the same UPDATE statements change nothing).
+    row and no audit event (so the same statements change nothing, and count
+    no wrong dates).
     """
     stored = cipher.encrypt("encounters", "date_of_birth", NO_ENCOUNTER_ID, STAND_IN_DATE)
-    return LinkRow(id=NO_ENCOUNTER_ID, status=EncounterStatus.OPENED, date_of_birth=stored, dob_failures=0)
+    return LinkRow(id=NO_ENCOUNTER_ID, status=EncounterStatus.OPENED, date_of_birth=stored)
 
 
 def _subject(cipher: FieldCipher, state: str, row: LinkRow | None) -> LinkRow:
@@ -201,9 +239,11 @@ def verify_date_of_birth(ctx: AppContext, token: str, date_of_birth: dt.date, re
     Wrong dates on a live link are counted on the encounter (whatever session
     or address they come from); the MAX_DOB_FAILURES-th locks the link until a
     clinician reissues or unlocks it, and a right date sets the count back to
-    zero (the limit is on wrong dates in a row). The comparison is
-    constant-time, and every refusal decrypts a date, runs the counting
-    UPDATE and writes one audit event, whatever the link (see `_stand_in`).
+    zero (the limit is on wrong dates in a row: `wrong_dates_in_a_row`). The
+    comparison is constant-time, and every refusal decrypts a date, runs the
+    counting SELECT and writes one row, its audit event, whatever the link
+    (see `_stand_in`). The encounter's row lock, taken first, puts attempts on
+    one link in order, so each counts the events of those before it.
     """
     with ctx.engine.begin() as conn:
         now = utcnow()
@@ -212,8 +252,8 @@ def verify_date_of_birth(ctx: AppContext, token: str, date_of_birth: dt.date, re
         expected = ctx.cipher.decrypt("encounters", "date_of_birth", subject.id, subject.date_of_birth)
         matches = hmac.compare_digest(expected.encode("utf-8"), date_of_birth.isoformat().encode("utf-8"))
         if matches and subject is row:
-            advance(conn, row, EncounterStatus.VERIFIED, now, dob_failures=0)
-            audit.record(
+            advance(conn, row, EncounterStatus.VERIFIED, now)
+            audit.record(  # also the reset of the count of wrong dates
                 conn, "patient.verified", actor_type=audit.ACTOR_PATIENT, encounter_id=row.id, remote_addr=remote_addr
             )
             return str(row.id)
@@ -224,24 +264,23 @@ def verify_date_of_birth(ctx: AppContext, token: str, date_of_birth: dt.date, re
 def _refuse(
     conn: Connection, state: str, row: LinkRow | None, subject: LinkRow, now: dt.datetime, remote_addr: str | None
 ) -> None:
-    """Count a wrong date on `subject` (the live encounter; the stand-in changes no row) and audit it."""
-    failures = subject.dob_failures + 1
-    locked = failures >= MAX_DOB_FAILURES
-    conn.execute(
-        update(encounters)
-        .where(encounters.c.id == subject.id)
-        .values(dob_failures=failures, locked_at=now if locked else None, updated_at=now)
-    )
-    held = row.dob_failures if row is not None else 0  # what a link that is not live keeps
+    """Audit a wrong date (the event is what counts it) and lock a live link at the MAX_DOB_FAILURES-th.
+
+    The count is of `subject`'s events: the stand-in's is 0, so only a live
+    link can lock. A link that is not live keeps its event under its own
+    encounter id (the clinician sees it), with no count in the detail.
+    """
+    failures = wrong_dates_in_a_row(conn, subject.id) + 1
     audit.record(
         conn,
-        "patient.dob_failed",
+        DOB_FAILED,
         actor_type=audit.ACTOR_PATIENT,
         encounter_id=row.id if row is not None else None,
         remote_addr=remote_addr,
-        detail={"link": state, "failures": failures if subject is row else held},
+        detail={"link": state, "failures": failures if subject is row else None},
     )
-    if locked:
+    if failures >= MAX_DOB_FAILURES:
+        conn.execute(update(encounters).where(encounters.c.id == subject.id).values(locked_at=now, updated_at=now))
         audit.record(
             conn,
             "patient.link_locked",

@@ -146,7 +146,6 @@ def _issue_invite(
             invite_token_hash=token_hash(token),
             invite_expires_at=expires_at,
             invited_at=now,
-            dob_failures=0,
             locked_at=None,
             updated_at=now,
         )
@@ -233,7 +232,8 @@ def reissue_invite(
     lifetime_hours: int | None = None,
     remote_addr: str | None = None,
 ) -> Invite:
-    """New token (the old link stops working), fresh expiry, lock and failure count cleared."""
+    """New token (the old link stops working), fresh expiry, lock cleared; its audit event starts the count of
+    wrong dates of birth again (shared.encounters.journey.wrong_dates_in_a_row)."""
     row = _load_open(conn, encounter_id)
     invite = _issue_invite(ctx, conn, encounter_id, _lifetime(ctx, lifetime_hours), decrypt_patient(ctx.cipher, row))
     audit.record(
@@ -251,13 +251,10 @@ def reissue_invite(
 def unlock(
     ctx: AppContext, conn: Connection, encounter_id: str, *, actor_id: str, remote_addr: str | None = None
 ) -> None:
-    """Clear a date-of-birth lockout while keeping the same link."""
+    """Clear a date-of-birth lockout while keeping the same link; the audit event starts the count of wrong
+    dates again (shared.encounters.journey.wrong_dates_in_a_row)."""
     _load_open(conn, encounter_id)
-    conn.execute(
-        update(encounters)
-        .where(encounters.c.id == encounter_id)
-        .values(dob_failures=0, locked_at=None, updated_at=utcnow())
-    )
+    conn.execute(update(encounters).where(encounters.c.id == encounter_id).values(locked_at=None, updated_at=utcnow()))
     audit.record(
         conn,
         "invite.unlocked",

@@ -1,5 +1,5 @@
 -- MIA: MySQL/MariaDB schema generated from the migrations in sql/versions.
--- Migration head: 0001. Regenerate with `make schema`; review every change.
+-- Migration head: 0002. Regenerate with `make schema`; review every change.
 -- A test proves that applying this file gives exactly what the migrations give.
 SET FOREIGN_KEY_CHECKS=0;
 
@@ -22,7 +22,8 @@ CREATE TABLE `audit_events` (
   KEY `ix_audit_action` (`action`,`occurred_at`),
   KEY `ix_audit_actor` (`actor_type`,`actor_id`,`occurred_at`),
   KEY `ix_audit_encounter` (`encounter_id`,`occurred_at`),
-  KEY `ix_audit_occurred` (`occurred_at`)
+  KEY `ix_audit_occurred` (`occurred_at`),
+  KEY `ix_audit_encounter_action` (`encounter_id`,`action`,`id`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE `consents` (
@@ -52,7 +53,6 @@ CREATE TABLE `encounters` (
   `request_note` blob DEFAULT NULL,
   `invite_token_hash` varchar(64) DEFAULT NULL,
   `invite_expires_at` datetime(6) DEFAULT NULL,
-  `dob_failures` int(11) NOT NULL DEFAULT 0,
   `locked_at` datetime(6) DEFAULT NULL,
   `created_at` datetime(6) NOT NULL,
   `invited_at` datetime(6) DEFAULT NULL,
@@ -222,5 +222,5 @@ CREATE TABLE `users` (
   UNIQUE KEY `enrollment_token_hash` (`enrollment_token_hash`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
-INSERT INTO `alembic_version` (`version_num`) VALUES ('0001');
+INSERT INTO `alembic_version` (`version_num`) VALUES ('0002');
 SET FOREIGN_KEY_CHECKS=1;

@@ -17,12 +17,20 @@ figure to look at, not a reason to stop the other benchmarks). The median of
 the per-pair differences is printed beside it: load that changes during the
 run moves it less.
 
+Those figures move by a few hundredths of a millisecond from run to run on
+a loaded machine, more than a single statement costs. So each statement of
+a refusal is then also timed in process (`verify_date_of_birth`, the
+driver's time per statement, and the whole call with its commit), live link
+against unknown token, interleaved: the median of the paired differences
+says which statement still differs, in microseconds.
+
 Runs on SQLite (the embedded default) and, when the MariaDB named by
 MIA_TEST_MYSQL_URL answers, on MariaDB.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import http.client
 import os
 import random
@@ -37,6 +45,7 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
 from shared.config.settings import load_settings
@@ -49,6 +58,7 @@ from tests.support.factories import make_clinician, make_encounter
 from tests.support.upload_process import UploadProcess
 
 SAMPLES = 400
+STATEMENT_SAMPLES = 1000
 WARM_UP = 40
 TRIES_PER_LINK = 4  # one fewer than locks a link
 THRESHOLD_MS = 0.05
@@ -100,14 +110,14 @@ class Timings:
     post_ms: list[float] = field(default_factory=list)
 
 
-def live_tokens(ctx: AppContext, name: str) -> list[str]:
-    """Enough live links for every sample, each tried at most TRIES_PER_LINK times.
+def live_tokens(ctx: AppContext, name: str, samples: int = WARM_UP + SAMPLES) -> list[str]:
+    """Enough live links for `samples`, each tried at most TRIES_PER_LINK times.
 
     Each is opened once first, through the domain function: an old link's
     holder opened it before (the very first opening also moves the status).
     """
     clinician = make_clinician(ctx, username=f"bench-{name}")
-    links = -(-(WARM_UP + SAMPLES) // TRIES_PER_LINK)
+    links = -(-samples // TRIES_PER_LINK)
     tokens = [make_encounter(ctx, clinician).token for _ in range(links)]
     for token in tokens:
         journey.open_link(ctx, token, "127.0.0.1")
@@ -134,7 +144,57 @@ def measure(name: str, ctx: AppContext, env: dict[str, str], root: Path) -> list
             phone.connection.close()
     finally:
         service.stop()
-    return report(name, timings)
+    return report(name, timings) + statement_times(name, ctx)
+
+
+def statement_label(statement: str) -> str:
+    words = statement.split()
+    if words[0].upper() == "SELECT":
+        return "counting SELECT" if "count(" in statement.lower() else "look-up SELECT"
+    return " ".join(words[:2])
+
+
+def statement_times(name: str, ctx: AppContext) -> list[str]:
+    """Microseconds of each statement of a refusal, live link vs unknown token (see the module docstring)."""
+    live_links = live_tokens(ctx, f"{name}-statements", STATEMENT_SAMPLES)
+    unknown_link = new_secret_token()
+    wrong = dt.date(1961, 7, 15)
+    times: dict[str, list[dict[str, float]]] = {"live": [], "unknown": []}
+    sent: dict[str, float] = {}
+    started: list[float] = []
+
+    def before(*_: object) -> None:
+        started.append(time.perf_counter())
+
+    def after(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        sent[statement_label(statement)] = (time.perf_counter() - started.pop()) * 1e6
+
+    event.listen(ctx.engine, "before_cursor_execute", before)
+    event.listen(ctx.engine, "after_cursor_execute", after)
+    try:
+        for sample in range(STATEMENT_SAMPLES):
+            kinds = ["live", "unknown"]
+            random.shuffle(kinds)
+            for kind in kinds:
+                sent.clear()
+                begun = time.perf_counter()
+                journey.verify_date_of_birth(ctx, live_links[sample] if kind == "live" else unknown_link, wrong, None)
+                times[kind].append({**sent, "whole call, with its commit": (time.perf_counter() - begun) * 1e6})
+    finally:
+        event.remove(ctx.engine, "before_cursor_execute", before)
+        event.remove(ctx.engine, "after_cursor_execute", after)
+    lines = []
+    for label in times["live"][0]:
+        live = [sample[label] for sample in times["live"][WARM_UP:]]
+        unknown = [sample[label] for sample in times["unknown"][WARM_UP:]]
+        paired = statistics.median(a - b for a, b in zip(live, unknown, strict=True))
+        lines.append(
+            f"[{name}] in process, {label}: live link median {statistics.median(live):.1f} µs, unknown token "
+            f"{statistics.median(unknown):.1f} µs, median of paired differences {paired:+.1f} µs"
+        )
+    for line in lines:
+        print(line, flush=True)
+    return lines
 
 
 def report(name: str, timings: dict[str, Timings]) -> list[str]:

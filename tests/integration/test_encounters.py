@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import Connection, select, text, update
 
+from shared import audit
 from shared.clock import utcnow
 from shared.context import AppContext
 from shared.crypto.fields import DecryptionError
 from shared.db.statuses import EncounterStatus
 from shared.db.tables import encounters, metadata
+from shared.encounters.journey import MAX_DOB_FAILURES, wrong_dates_in_a_row
 from shared.encounters.requests import (
     EncounterError,
     decrypt_patient,
@@ -79,18 +81,27 @@ def test_ciphertext_moved_to_another_row_or_flipped_does_not_decrypt(ctx: AppCon
             decrypt_patient(ctx.cipher, tampered)
 
 
+def lock_by_wrong_dates(conn: Connection, encounter_id: str) -> None:
+    """What MAX_DOB_FAILURES wrong dates of birth leave: their audit events and the lock."""
+    for _ in range(MAX_DOB_FAILURES):
+        audit.record(conn, "patient.dob_failed", actor_type=audit.ACTOR_PATIENT, encounter_id=encounter_id)
+    conn.execute(update(encounters).where(encounters.c.id == encounter_id).values(locked_at=utcnow()))
+    assert wrong_dates_in_a_row(conn, encounter_id) == MAX_DOB_FAILURES
+
+
 def test_reissue_kills_the_old_link_and_clears_a_lock(ctx: AppContext) -> None:
     clinician = make_clinician(ctx)
     invite = make_encounter(ctx, clinician)
     with ctx.engine.begin() as conn:
-        conn.execute(update(encounters).values(dob_failures=5, locked_at=utcnow()))
+        lock_by_wrong_dates(conn, invite.encounter_id)
         row = conn.execute(select(encounters)).one()
         assert derived_status(row) == EncounterStatus.LOCKED
         again = reissue_invite(ctx, conn, invite.encounter_id, actor_id=clinician)
         row = conn.execute(select(encounters)).one()
+        assert wrong_dates_in_a_row(conn, invite.encounter_id) == 0
     assert again.token != invite.token
     assert row.invite_token_hash == token_hash(again.token) != token_hash(invite.token)
-    assert row.dob_failures == 0 and row.locked_at is None
+    assert row.locked_at is None
     assert derived_status(row) == EncounterStatus.INVITED
     assert len(ctx.notifier.for_encounter(ctx.engine.connect(), invite.encounter_id)) == 4  # sms+email, twice
 
@@ -99,9 +110,10 @@ def test_unlock_keeps_the_link(ctx: AppContext) -> None:
     clinician = make_clinician(ctx)
     invite = make_encounter(ctx, clinician)
     with ctx.engine.begin() as conn:
-        conn.execute(update(encounters).values(dob_failures=5, locked_at=utcnow()))
+        lock_by_wrong_dates(conn, invite.encounter_id)
         unlock(ctx, conn, invite.encounter_id, actor_id=clinician)
         row = conn.execute(select(encounters)).one()
+        assert wrong_dates_in_a_row(conn, invite.encounter_id) == 0
     assert row.locked_at is None and row.invite_token_hash == token_hash(invite.token)
 
 

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, func, inspect, select
 
-from shared.db.migrations import head_revision, is_up_to_date
+from shared.config.settings import Settings
+from shared.context import build_context
+from shared.db.engine import make_engine
+from shared.db.migrations import alembic_config, current_revision, head_revision, is_up_to_date, migrate
 from shared.db.mysql_schema import SCHEMA_FILE, apply_schema_file, dump_schema
-from shared.db.tables import metadata
-from tests.conftest import MYSQL_URL
+from shared.db.tables import consents, encounters, metadata
+from shared.encounters import journey
+from tests.conftest import DATABASES, MYSQL_URL
 from tests.support.databases import MySqlTestDatabase
+from tests.support.factories import PATIENT, make_clinician, make_encounter
 
 
 def test_migrated_database_matches_table_definitions(engine: Engine) -> None:
@@ -34,3 +45,44 @@ def test_reviewed_mysql_ddl_equals_the_migrations(mysql_database: MySqlTestDatab
     finally:
         scratch.drop()
     assert head_revision() in from_migrations
+
+
+@pytest.fixture(params=DATABASES)
+def unmigrated_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty database on each backend, for migrations to build step by step."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'upgrade.db'}")
+        yield engine
+        engine.dispose()
+        return
+    database = MySqlTestDatabase.create(MYSQL_URL, migrated=False)
+    try:
+        yield database.engine
+    finally:
+        database.drop()
+
+
+def test_dropping_the_wrong_date_counter_keeps_a_database_in_use(unmigrated_engine: Engine, settings: Settings) -> None:
+    """0001 -> 0002 on a database whose encounters have consents (rows a foreign key ties to them) and wrong
+    dates: the rows stay, and so does the count, which the audit log held all along."""
+    migrate(unmigrated_engine, "0001")
+    ctx = build_context(settings, engine=unmigrated_engine)
+    invite = make_encounter(ctx, make_clinician(ctx))
+    assert journey.verify_date_of_birth(ctx, invite.token, PATIENT.date_of_birth, None) == invite.encounter_id
+    answers = {"share_with_care_team": True, "keep_in_record": True, "use_for_teaching": False}
+    assert journey.record_consent(ctx, invite.encounter_id, "session", answers, None)
+    for _ in range(2):
+        assert journey.verify_date_of_birth(ctx, invite.token, dt.date(1961, 7, 15), None) is None
+
+    migrate(unmigrated_engine)
+    assert current_revision(unmigrated_engine) == head_revision()
+    with unmigrated_engine.connect() as conn:
+        assert journey.wrong_dates_in_a_row(conn, invite.encounter_id) == 2
+        assert conn.execute(select(func.count()).select_from(consents)).scalar_one() == 1
+        assert conn.execute(select(encounters.c.id)).scalars().all() == [invite.encounter_id]
+    assert "dob_failures" not in {column["name"] for column in inspect(unmigrated_engine).get_columns("encounters")}
+
+    with unmigrated_engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0001")
+    assert current_revision(unmigrated_engine) == "0001"
+    assert "dob_failures" in {column["name"] for column in inspect(unmigrated_engine).get_columns("encounters")}

@@ -18,8 +18,8 @@ from shared.db.statuses import EncounterStatus, UploadStatus
 from shared.db.tables import consents, encounters, notifications, patient_sessions, uploads
 from shared.encounters import journey
 from shared.encounters.consent_text import CONSENT_TEXT_VERSION
-from shared.encounters.journey import MAX_DOB_FAILURES
-from shared.encounters.requests import unlock
+from shared.encounters.journey import MAX_DOB_FAILURES, wrong_dates_in_a_row
+from shared.encounters.requests import reissue_invite, unlock
 from shared.ids import new_secret_token, token_hash
 from tests.integration.upload_service.conftest import PatientFactory
 from tests.support.factories import PATIENT, REQUEST_NOTE, make_clinician, make_encounter
@@ -32,6 +32,11 @@ WRONG_DATE = "1961-07-15"
 def encounter_row(ctx: AppContext, encounter_id: str):  # type: ignore[no-untyped-def]
     with ctx.engine.connect() as conn:
         return conn.execute(select(encounters).where(encounters.c.id == encounter_id)).one()
+
+
+def wrong_dates(ctx: AppContext, encounter_id: str) -> int:
+    with ctx.engine.connect() as conn:
+        return wrong_dates_in_a_row(conn, encounter_id)
 
 
 def actions(ctx: AppContext, encounter_id: str | None = None) -> list[str]:
@@ -91,17 +96,49 @@ async def test_five_wrong_dates_lock_the_link_across_sessions(
         phone = PatientClient(await aiohttp_client(page_client.server), patient.token)  # a fresh cookie jar each time
         response = await phone.submit_date(WRONG_DATE)
         assert response.status == 400
-        assert encounter_row(ctx, patient.encounter_id).dob_failures == attempt + 1
+        assert wrong_dates(ctx, patient.encounter_id) == attempt + 1
     row = encounter_row(ctx, patient.encounter_id)
     assert row.locked_at is not None
     response = await patient.submit_date()  # the right date no longer helps
     assert response.status == 400 and "We could not confirm your details" in await response.text()
-    assert encounter_row(ctx, patient.encounter_id).dob_failures == MAX_DOB_FAILURES  # not counted once locked
     events = actions(ctx, patient.encounter_id)
     assert events.count("patient.dob_failed") == MAX_DOB_FAILURES + 1 and events.count("patient.link_locked") == 1
     with ctx.engine.begin() as conn:
         unlock(ctx, conn, patient.encounter_id, actor_id=row.clinician_id)
+    assert wrong_dates(ctx, patient.encounter_id) == 0  # what the locked link took is not held against it
     await patient.verify()
+
+
+async def test_unlock_and_reissue_start_the_count_again(
+    new_page_patient: PatientFactory, page_client: TestClient, aiohttp_client, ctx: AppContext
+) -> None:
+    patient = await new_page_patient(verified=False)
+    clinician_id = encounter_row(ctx, patient.encounter_id).clinician_id
+    for _ in range(MAX_DOB_FAILURES - 1):
+        assert (await patient.submit_date(WRONG_DATE)).status == 400
+    with ctx.engine.begin() as conn:
+        unlock(ctx, conn, patient.encounter_id, actor_id=clinician_id)  # on a link that is not locked
+    assert wrong_dates(ctx, patient.encounter_id) == 0
+    for _ in range(MAX_DOB_FAILURES - 1):
+        assert (await patient.submit_date(WRONG_DATE)).status == 400
+    with ctx.engine.begin() as conn:  # the link expires and takes wrong dates, then a new one is sent
+        conn.execute(
+            update(encounters)
+            .where(encounters.c.id == patient.encounter_id)
+            .values(invite_expires_at=utcnow() - dt.timedelta(seconds=1))
+        )
+    for _ in range(MAX_DOB_FAILURES):
+        assert (await patient.submit_date(WRONG_DATE)).status == 400
+    assert encounter_row(ctx, patient.encounter_id).locked_at is None  # an expired link does not lock
+    with ctx.engine.begin() as conn:
+        new_link = reissue_invite(ctx, conn, patient.encounter_id, actor_id=clinician_id)
+    assert wrong_dates(ctx, patient.encounter_id) == 0
+    phone = PatientClient(await aiohttp_client(page_client.server), new_link.token)
+    for _ in range(MAX_DOB_FAILURES - 1):
+        assert (await phone.submit_date(WRONG_DATE)).status == 400
+    assert wrong_dates(ctx, patient.encounter_id) == MAX_DOB_FAILURES - 1
+    assert encounter_row(ctx, patient.encounter_id).locked_at is None
+    await phone.verify()
 
 
 async def test_a_right_date_resets_the_count_of_wrong_ones(
@@ -110,29 +147,38 @@ async def test_a_right_date_resets_the_count_of_wrong_ones(
     patient = await new_page_patient(verified=False)
     for _ in range(MAX_DOB_FAILURES - 1):
         assert (await patient.submit_date(WRONG_DATE)).status == 400
-    assert encounter_row(ctx, patient.encounter_id).dob_failures == MAX_DOB_FAILURES - 1
+    assert wrong_dates(ctx, patient.encounter_id) == MAX_DOB_FAILURES - 1
     await patient.verify()
-    assert encounter_row(ctx, patient.encounter_id).dob_failures == 0
+    assert wrong_dates(ctx, patient.encounter_id) == 0
     other_phone = PatientClient(await aiohttp_client(page_client.server), patient.token)  # the link still works
     assert (await other_phone.submit_date(WRONG_DATE)).status == 400
     row = encounter_row(ctx, patient.encounter_id)
-    assert row.dob_failures == 1 and row.locked_at is None  # 4 wrong, right, 1 wrong: not locked
+    assert wrong_dates(ctx, patient.encounter_id) == 1 and row.locked_at is None  # 4 wrong, right, 1 wrong
     await other_phone.verify()
 
 
-def statements_of(ctx: AppContext, step: Callable[[], object]) -> list[tuple[str, int]]:
-    """Every statement `step` sends to the database, with its number of parameters."""
-    sent: list[tuple[str, int]] = []
+Sent = tuple[str, int, int]  # statement, number of parameters, rows it matched, wrote or returned
 
-    def record(_conn, _cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
-        sent.append((statement, len(parameters or ())))
 
-    event.listen(ctx.engine, "before_cursor_execute", record)
+def statements_of(ctx: AppContext, step: Callable[[], object]) -> list[Sent]:
+    """Every statement `step` sends to the database, with its number of parameters and the driver's rowcount."""
+    sent: list[Sent] = []
+
+    def record(_conn, cursor, statement, parameters, _context, _many) -> None:  # type: ignore[no-untyped-def]
+        sent.append((statement, len(parameters or ()), cursor.rowcount))
+
+    event.listen(ctx.engine, "after_cursor_execute", record)
     try:
         step()
     finally:
-        event.remove(ctx.engine, "before_cursor_execute", record)
+        event.remove(ctx.engine, "after_cursor_execute", record)
     return sent
+
+
+def rows_written(sent: list[Sent]) -> list[tuple[str, int]]:
+    """(table, rows) of each INSERT, UPDATE or DELETE that changed rows: what a step wrote."""
+    writes = re.compile(r"\s*(?:INSERT INTO|UPDATE|DELETE FROM)\s+[`\"]?(\w+)", re.IGNORECASE)
+    return [(match.group(1), rows) for sql, _, rows in sent if (match := writes.match(sql)) and rows]
 
 
 def test_every_refusal_runs_the_same_statements(ctx: AppContext) -> None:
@@ -157,13 +203,13 @@ def test_every_refusal_runs_the_same_statements(ctx: AppContext) -> None:
         for kind, token in tokens.items()
     }
 
-    for statements in (opened, refused):
+    for statements in (opened, refused):  # the same statements, parameters and rowcounts
         assert all(sent == statements["live"] for sent in statements.values()), statements
-    assert any(sql.lstrip().upper().startswith("UPDATE ENCOUNTERS") for sql, _ in refused["unknown"])
-    assert encounter_row(ctx, links["live"].encounter_id).dob_failures == 1  # the live link counted the wrong date
-    for kind in changes:  # the others changed nothing
-        after = encounter_row(ctx, links[kind].encounter_id)
-        assert (after.dob_failures, after.updated_at) == (before[kind].dob_failures, before[kind].updated_at)
+    for statements in (opened, refused):  # each writes one row, its audit event, whatever the link
+        assert all(rows_written(sent) == [("audit_events", 1)] for sent in statements.values()), statements
+    assert any("count(" in sql.lower() for sql, _, _ in refused["unknown"])  # the stand-in counts too
+    assert wrong_dates(ctx, links["live"].encounter_id) == 1  # the live link counted the wrong date
+    assert {kind: encounter_row(ctx, link.encounter_id) for kind, link in links.items()} == before
     with ctx.engine.connect() as conn:
         failed = audit.search(conn, action="patient.dob_failed")
     assert sorted(json.loads(event["detail"])["link"] for event in failed) == sorted(tokens)
@@ -215,7 +261,7 @@ async def test_badly_typed_dates_are_explained_and_not_counted(
         data={"form_token": form_field(html, "form_token"), "day": "31", "month": "2", "year": "1961"},
     )
     assert response.status == 400 and "Enter a real date of birth" in await response.text()
-    assert encounter_row(ctx, patient.encounter_id).dob_failures == 0
+    assert wrong_dates(ctx, patient.encounter_id) == 0
 
 
 def arabic_indic(digits: str) -> str:
@@ -233,8 +279,8 @@ async def test_a_date_in_other_digits_is_explained_and_not_counted(
         response = await patient.client.post(f"/p/{patient.token}", data=form, allow_redirects=False)
         assert response.status == 400  # the right date, but not in digits 0-9: refused like letters
         assert "Enter your date of birth as numbers" in await response.text()
-    row = encounter_row(ctx, patient.encounter_id)
-    assert row.dob_failures == 0 and row.verified_at is None
+    assert wrong_dates(ctx, patient.encounter_id) == 0
+    assert encounter_row(ctx, patient.encounter_id).verified_at is None
     assert "patient.dob_failed" not in actions(ctx, patient.encounter_id)
     await patient.verify()
 
