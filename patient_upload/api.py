@@ -7,13 +7,14 @@ import json
 
 from aiohttp import web
 
+from patient_upload.refusals import bad_note
 from patient_upload.state import state_of
 from patient_upload.tus.handlers import UPLOAD_ID
 from patient_upload.tus.protocol import CSRF_HEADER, clean_note
 from patient_upload.web_session import check_csrf, require_session
 from shared.db.statuses import UploadStatus
+from shared.encounters.errors import UploadNotFound
 from shared.encounters.uploads import records
-from shared.encounters.uploads.limits import Refusal, not_found
 
 MAX_JSON_BYTES = 8192
 
@@ -58,18 +59,13 @@ async def set_note(request: web.Request) -> web.Response:
         payload = json.loads(raw) if len(raw) <= MAX_JSON_BYTES else None
         note = clean_note(payload.get("note") if isinstance(payload, dict) else None)
     except (ValueError, AttributeError):
-        raise Refusal(400, "bad_note", "We could not save that note. Keep it under 500 characters.") from None
+        raise bad_note() from None
     upload = (
         await asyncio.to_thread(records.get_for_session, state.ctx.engine, upload_id, session.id)
         if UPLOAD_ID.fullmatch(upload_id)
         else None
     )
     if upload is None or upload.status not in (UploadStatus.RECEIVING, UploadStatus.COMPLETE):
-        raise not_found()
+        raise UploadNotFound()
     await asyncio.to_thread(records.set_note, state.ctx, upload, note)
     return _json({"note": note or ""})
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/uploads", list_uploads)
-    app.router.add_post("/api/uploads/{upload_id}/note", set_note)

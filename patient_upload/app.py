@@ -9,19 +9,22 @@ from pathlib import Path
 
 from aiohttp import web
 
-from patient_upload import api, health, media, pwa, views
+from patient_upload import health
 from patient_upload.assets import Assets
 from patient_upload.middleware import add_security_headers, errors, log_access
+from patient_upload.routes import setup_routes
 from patient_upload.state import STATE, AppState
 from patient_upload.templating import make_environment
-from patient_upload.tus import handlers as tus
 from shared.context import AppContext
+from shared.encounters.uploads.hooks import EncounterHooks
 from shared.encounters.uploads.limits import UploadLimits
+from shared.encounters.uploads.records import DatabaseLocker
+from shared.encounters.uploads.service import TusService, UploadPolicy
 from shared.storage.async_store import AsyncStore
 from shared.storage.signed_urls import UrlSigner
 
 # A crashed process's lock frees itself after LOCK_LEASE; a live one renews it every quarter of that
-# (patient_upload.tus.handlers.UploadLock) and stops writing a quarter before a lease it could not renew ends.
+# (shared.encounters.uploads.locking) and stops writing a quarter before a lease it could not renew ends.
 LOCK_LEASE = dt.timedelta(seconds=8)
 # A PATCH that receives nothing for this long (a phone that lost signal) is ended and what arrived is kept.
 READ_IDLE_TIMEOUT = 30.0
@@ -48,27 +51,25 @@ def create_app(
     assets: Assets | None = None,
 ) -> web.Application:
     assets = assets or Assets.load()
+    store = AsyncStore(ctx.store)
+    limits = UploadLimits.from_settings(ctx.settings)
+    lifetime = dt.timedelta(hours=ctx.settings.upload_expiry_hours)
+    policy = UploadPolicy(limits, lock_lease, lifetime, spool_dir)
     state = AppState(
         ctx=ctx,
-        store=AsyncStore(ctx.store),
-        limits=UploadLimits.from_settings(ctx.settings),
+        store=store,
+        tus=TusService(ctx, store, DatabaseLocker(ctx.engine), EncounterHooks(ctx, limits), policy),
         templates=make_environment(assets),
         assets=assets,
         form_key=form_key(ctx.keys.cookie),
         signer=UrlSigner(ctx.keys.url_signing, ctx.settings.patient_base_url),
-        lock_lease=lock_lease,
         read_idle_timeout=read_idle_timeout,
         min_body_rate=ctx.settings.upload_min_bytes_per_second if min_body_rate is None else min_body_rate,
         body_rate_window=body_rate_window,
-        spool_dir=spool_dir,
     )
     app = web.Application(middlewares=[log_access, errors], client_max_size=MAX_FORM_BYTES)
     app[STATE] = state
     app.on_response_prepare.append(add_security_headers)
-    health.add_routes(app, readiness_cache_seconds)
-    views.add_routes(app)
-    api.add_routes(app)
-    tus.add_routes(app)
-    media.add_routes(app)
-    pwa.add_routes(app)
+    health.setup_readiness(app, readiness_cache_seconds)
+    setup_routes(app)
     return app

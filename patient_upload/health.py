@@ -30,8 +30,8 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy import Engine, text
 
+from patient_upload.refusals import format_size
 from patient_upload.state import STATE, AppState
-from shared.encounters.uploads.limits import format_size
 from shared.ids import new_id
 from shared.logging.json_lines import get_logger
 from shared.storage.filesystem import FilesystemStore
@@ -150,9 +150,8 @@ async def readyz(request: web.Request) -> web.Response:
     return _json({"status": OK if ready else FAILING, **checks}, 200 if ready else 503)
 
 
-def add_routes(app: web.Application, readiness_cache_seconds: float = READINESS_CACHE_SECONDS) -> None:
+def setup_readiness(app: web.Application, readiness_cache_seconds: float = READINESS_CACHE_SECONDS) -> None:
+    """The readiness checks `/readyz` runs (cached), closed with the application."""
     readiness = Readiness(readiness_checks(app[STATE]), readiness_cache_seconds)
     app[READINESS] = readiness
     app.on_cleanup.append(lambda _app: readiness.close())
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)

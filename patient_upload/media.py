@@ -51,7 +51,3 @@ async def serve(request: web.Request) -> web.StreamResponse:
     response.headers["Content-Disposition"] = content_disposition(signed.download_name)
     response.headers["Cache-Control"] = "private, no-store"
     return response
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/media/{key:.+}", serve)

@@ -1,5 +1,7 @@
 """Cross-cutting HTTP behaviour: security headers, refusals and errors, access logging.
 
+Domain errors from the encounter rules become refusals here
+(`patient_upload.refusals` chooses the status and the words).
 Security headers go on every response through `on_response_prepare`, so
 error pages, static files and streamed responses get them too. The access
 log names the route pattern, never the path: paths carry invite tokens and
@@ -16,13 +18,14 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from patient_upload.media import MEDIA_CSP
+from patient_upload.refusals import Refusal, refusal_for, service_unavailable
 from patient_upload.security_headers import security_headers
 from patient_upload.state import state_of
 from patient_upload.templating import render
 from patient_upload.tus.protocol import REFUSAL_HEADER, ProtocolError, base_headers
 from patient_upload.web_session import current_session, is_https
+from shared.encounters.errors import EncounterError
 from shared.encounters.patient_sessions import PatientSession
-from shared.encounters.uploads.limits import Refusal, service_unavailable
 from shared.logging.json_lines import get_logger
 from shared.outages import outage_of
 
@@ -111,6 +114,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except Refusal as refusal:
         return await refusal_response(request, refusal)
+    except EncounterError as error:
+        return await refusal_response(request, refusal_for(error, state_of(request).limits))
     except ProtocolError as error:
         return await refusal_response(request, Refusal(400, "bad_request", str(error)))
     except web.HTTPException as exc:

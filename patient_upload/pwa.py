@@ -72,12 +72,3 @@ async def vendor(request: web.Request) -> web.FileResponse:
 
 async def favicon(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC_DIR / "icons" / "icon-48.png")
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/manifest.webmanifest", manifest)
-    app.router.add_get("/sw.js", service_worker)
-    app.router.add_get("/offline", offline)
-    app.router.add_get("/favicon.ico", favicon)
-    app.router.add_get("/static/vendor/{name}", vendor)  # before the static prefix, which would shadow it
-    app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)

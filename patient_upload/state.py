@@ -12,6 +12,7 @@ from aiohttp import web
 from patient_upload.assets import Assets
 from shared.context import AppContext
 from shared.encounters.uploads.limits import UploadLimits
+from shared.encounters.uploads.service import TusService
 from shared.storage.async_store import AsyncStore
 from shared.storage.signed_urls import UrlSigner
 
@@ -20,24 +21,26 @@ from shared.storage.signed_urls import UrlSigner
 class AppState:
     ctx: AppContext
     store: AsyncStore
-    limits: UploadLimits
+    tus: TusService
     templates: jinja2.Environment
     assets: Assets
     form_key: bytes  # for the pre-session (date-of-birth form) CSRF token
     signer: UrlSigner  # verifies /media/{key} URLs of the filesystem store
-    lock_lease: dt.timedelta
     read_idle_timeout: float  # seconds without a body byte before a PATCH counts as abandoned
     min_body_rate: float  # bytes per second a body must average over each window ...
     body_rate_window: float  # ... of this many seconds spent waiting for it, or it counts as abandoned
-    spool_dir: Path | None
+
+    @property
+    def limits(self) -> UploadLimits:
+        return self.tus.policy.limits
+
+    @property
+    def spool_dir(self) -> Path | None:
+        return self.tus.policy.spool_dir
 
     @property
     def session_idle(self) -> dt.timedelta:
         return dt.timedelta(minutes=self.ctx.settings.patient_session_minutes)
-
-    @property
-    def upload_lifetime(self) -> dt.timedelta:
-        return dt.timedelta(hours=self.ctx.settings.upload_expiry_hours)
 
 
 STATE = web.AppKey("state", AppState)

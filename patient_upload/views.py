@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from patient_upload.refusals import format_size, refusal_for
 from patient_upload.state import AppState, state_of
 from patient_upload.templating import render
 from patient_upload.web_session import (
@@ -28,13 +29,14 @@ from patient_upload.web_session import (
 )
 from shared.clock import utcnow
 from shared.db.statuses import MediaKind, UploadStatus
-from shared.encounters import journey, patient_sessions
+from shared.encounters import journey, patient_sessions, submission, verification
+from shared.encounters.consent import consent_granted, latest_consent, record_consent
 from shared.encounters.consent_text import QUESTIONS, SAFEGUARDING_NOTICE
+from shared.encounters.errors import NothingToSend, StillUploading
 from shared.encounters.identifiers import InvalidIdentifier, parse_date_of_birth
 from shared.encounters.patient_sessions import PatientSession
 from shared.encounters.requests import CLOSED_STATUSES
 from shared.encounters.uploads import records
-from shared.encounters.uploads.limits import Refusal, format_size
 from shared.logging.json_lines import get_logger
 from shared.numbers import ascii_digits
 from shared.storage.base import StorageError
@@ -59,14 +61,14 @@ async def _in_thread(function: Any, *args: Any, **kwargs: Any) -> Any:
 
 def _encounter_and_consent(state: AppState, encounter_id: str) -> tuple[Any, Any]:
     with state.ctx.engine.connect() as conn:
-        return journey.load_encounter(conn, encounter_id), journey.latest_consent(conn, encounter_id)
+        return journey.load_encounter(conn, encounter_id), latest_consent(conn, encounter_id)
 
 
 async def next_step(state: AppState, session: PatientSession) -> str:
     encounter, consent = await _in_thread(_encounter_and_consent, state, session.encounter_id)
     if encounter is not None and encounter.status in CLOSED_STATUSES:
         return "/done"
-    if not journey.consent_granted(consent):
+    if not consent_granted(consent):
         return "/consent"
     return "/upload"
 
@@ -95,7 +97,7 @@ async def home(request: web.Request) -> web.Response:
 async def _token_encounter(state: AppState, token: str) -> str | None:
     def lookup() -> str | None:
         with state.ctx.engine.connect() as conn:
-            return journey.encounter_for_token(conn, token)
+            return verification.encounter_for_token(conn, token)
 
     return await _in_thread(lookup) if len(token) <= MAX_TOKEN_CHARS else None
 
@@ -125,7 +127,7 @@ async def link(request: web.Request) -> web.Response:
     if session is not None and session.encounter_id == await _token_encounter(state, token):
         return see_other(await next_step(state, session))
     if len(token) <= MAX_TOKEN_CHARS:
-        await _in_thread(journey.open_link, state.ctx, token, client_address(request))
+        await _in_thread(verification.open_link, state.ctx, token, client_address(request))
     return _date_form(request, token)
 
 
@@ -160,7 +162,7 @@ async def verify(request: web.Request) -> web.Response:
     encounter_id = None
     if len(token) <= MAX_TOKEN_CHARS:
         encounter_id = await _in_thread(
-            journey.verify_date_of_birth, state.ctx, token, date_of_birth, client_address(request)
+            verification.verify_date_of_birth, state.ctx, token, date_of_birth, client_address(request)
         )
     if encounter_id is None:
         return _date_form(request, token, 400, NOT_CONFIRMED, values)
@@ -247,7 +249,7 @@ async def consent_submit(request: web.Request) -> web.Response:
     if errors:
         return _consent_page(request, state, session, answers=answers, sent=sent, status=400, errors=errors)
     granted = await _in_thread(
-        journey.record_consent,
+        record_consent,
         state.ctx,
         session.encounter_id,
         session.id,
@@ -266,7 +268,7 @@ async def consent_submit(request: web.Request) -> web.Response:
 
 async def upload_page(request: web.Request) -> web.Response:
     state, session, _encounter, consent = await _open_journey(request)
-    if not journey.consent_granted(consent):
+    if not consent_granted(consent):
         return see_other("/consent")
     note = await _in_thread(journey.request_note, state.ctx, session.encounter_id)
     limits = state.limits
@@ -291,9 +293,9 @@ def _kind_label(kind: str | None) -> str:
 async def _check_page(
     request: web.Request, state: AppState, session: PatientSession, status: int = 200, error: str | None = None
 ) -> web.Response:
-    def gather() -> tuple[journey.SendSummary, list[records.Listed]]:
+    def gather() -> tuple[submission.SendSummary, list[records.Listed]]:
         with state.ctx.engine.connect() as conn:
-            summary = journey.send_summary(conn, session.encounter_id)
+            summary = submission.send_summary(conn, session.encounter_id)
         return summary, records.list_for_encounter(state.ctx, session.encounter_id, session.id)
 
     summary, items = await _in_thread(gather)
@@ -309,7 +311,7 @@ async def _check_page(
         session=session,
         csrf_token=session.csrf_token,
         summary=summary,
-        description=journey.describe(summary),
+        description=submission.describe(summary),
         files=files,
         error=error,
     )
@@ -317,7 +319,7 @@ async def _check_page(
 
 async def check(request: web.Request) -> web.Response:
     state, session, _encounter, consent = await _open_journey(request)
-    if not journey.consent_granted(consent):
+    if not consent_granted(consent):
         return see_other("/consent")
     return await _check_page(request, state, session)
 
@@ -329,12 +331,11 @@ async def send(request: web.Request) -> web.Response:
     check_csrf(session, str(form.get("csrf_token", "")))
     try:
         submitted = await _in_thread(
-            journey.submit, state.ctx, session.encounter_id, session.id, client_address(request)
+            submission.submit, state.ctx, session.encounter_id, session.id, client_address(request)
         )
-    except Refusal as refusal:
-        if refusal.code in ("still_uploading", "nothing_to_send"):
-            return await _check_page(request, state, session, status=refusal.status, error=refusal.message)
-        raise
+    except (StillUploading, NothingToSend) as error:
+        refusal = refusal_for(error, state.limits)
+        return await _check_page(request, state, session, status=refusal.status, error=refusal.message)
     for upload_id, key, ref in submitted.discarded:
         try:
             await state.store.abort_resumable(key, ref)
@@ -350,9 +351,9 @@ async def done(request: web.Request) -> web.Response:
     if encounter is None or encounter.status not in CLOSED_STATUSES:
         return see_other(await next_step(state, session))
 
-    def summary() -> journey.SendSummary:
+    def summary() -> submission.SendSummary:
         with state.ctx.engine.connect() as conn:
-            return journey.send_summary(conn, session.encounter_id)
+            return submission.send_summary(conn, session.encounter_id)
 
     sent = await _in_thread(summary)
     return render(
@@ -360,7 +361,7 @@ async def done(request: web.Request) -> web.Response:
         "done.html",
         session=session,
         csrf_token=session.csrf_token,
-        description=journey.describe(sent),
+        description=submission.describe(sent),
         teaching=bool(consent is not None and consent.use_for_teaching),
         saved=request.query.get("saved") == "consent",
     )
@@ -381,16 +382,3 @@ async def sign_out(request: web.Request) -> web.Response:
     response = render(request, "signed_out.html")
     clear_session_cookie(request, response)
     return response
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/", home)
-    app.router.add_get("/p/{token}", link)
-    app.router.add_post("/p/{token}", verify)
-    app.router.add_get("/consent", consent_form)
-    app.router.add_post("/consent", consent_submit)
-    app.router.add_get("/upload", upload_page)
-    app.router.add_get("/send", check)
-    app.router.add_post("/send", send)
-    app.router.add_get("/done", done)
-    app.router.add_post("/sign-out", sign_out)

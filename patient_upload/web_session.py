@@ -15,11 +15,11 @@ import secrets
 
 from aiohttp import web
 
+from patient_upload.refusals import form_expired, session_ended
 from patient_upload.state import state_of
 from shared.client_address import client_address as address_of
 from shared.encounters import patient_sessions
 from shared.encounters.patient_sessions import PatientSession
-from shared.encounters.uploads.limits import form_expired, session_ended
 
 SESSION_COOKIE = "mia_session"
 FORM_COOKIE = "mia_form"

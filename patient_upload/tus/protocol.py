@@ -10,14 +10,12 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import hashlib
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from email.utils import format_datetime
-from typing import Any
 
+from shared.encounters.uploads.service import DIGESTS, ExpectedDigest
 from shared.numbers import whole_number
 
 TUS_VERSION = "1.0.0"
@@ -25,13 +23,8 @@ EXTENSIONS = ("creation", "creation-with-upload", "checksum", "termination", "ex
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 CSRF_HEADER = "X-CSRF-Token"
 REFUSAL_HEADER = "X-MIA-Refusal"
-CHECKSUM_MISMATCH = 460
 
-CHECKSUM_ALGORITHMS: dict[str, Callable[[], Any]] = {
-    "sha1": hashlib.sha1,
-    "sha256": hashlib.sha256,
-    "md5": hashlib.md5,
-}
+CHECKSUM_ALGORITHMS = DIGESTS
 
 MAX_METADATA_HEADER = 8192
 MAX_FILENAME_CHARS = 200
@@ -66,16 +59,7 @@ def parse_non_negative(name: str, raw: str | None) -> int:
     return value
 
 
-@dataclass(frozen=True)
-class Checksum:
-    algorithm: str
-    digest: bytes
-
-    def new_hash(self) -> Any:
-        return CHECKSUM_ALGORITHMS[self.algorithm]()
-
-
-def parse_checksum(raw: str | None) -> Checksum | None:
+def parse_checksum(raw: str | None) -> ExpectedDigest | None:
     """`Upload-Checksum: sha1 <base64>`; None when absent."""
     if raw is None:
         return None
@@ -89,7 +73,7 @@ def parse_checksum(raw: str | None) -> Checksum | None:
         raise ProtocolError("Upload-Checksum must be an algorithm name and a base64 digest") from None
     if len(digest) != CHECKSUM_ALGORITHMS[algorithm]().digest_size:
         raise ProtocolError("Upload-Checksum digest has the wrong length for its algorithm")
-    return Checksum(algorithm, digest)
+    return ExpectedDigest(algorithm, digest)
 
 
 def parse_metadata(raw: str | None) -> dict[str, str]:

@@ -12,6 +12,7 @@ to interrupt.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -56,27 +57,109 @@ def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+@dataclass(frozen=True)
+class _ResumableUpload:
+    """One resumable upload in S3: its multipart upload and its tail objects (`key` already carries the prefix)."""
+
+    client: Any
+    bucket: str
+    key: str
+    upload_id: str
+    part_size: int
+
+    def tail_key(self, part_number: int) -> str:
+        return f"{self.key}.tail.{part_number}"
+
+    def parts(self) -> list[dict]:
+        """The uploaded parts in order (ObjectNotFound when the multipart upload is gone)."""
+        parts: list[dict] = []
+        kwargs = {"Bucket": self.bucket, "Key": self.key, "UploadId": self.upload_id}
+        try:
+            while True:
+                page = self.client.list_parts(**kwargs)
+                parts.extend(page.get("Parts", []))
+                if not page.get("IsTruncated"):
+                    break
+                kwargs["PartNumberMarker"] = page["NextPartNumberMarker"]
+        except ClientError as exc:
+            if _error_code(exc) == "NoSuchUpload":
+                raise ObjectNotFound(self.key) from None
+            raise
+        parts.sort(key=lambda part: part["PartNumber"])
+        if [part["PartNumber"] for part in parts] != list(range(1, len(parts) + 1)):
+            raise StorageError(f"upload {self.key!r} has non-contiguous parts")
+        return parts
+
+    def tail_size(self, part_number: int) -> int:
+        """The tail's size from its metadata (HEAD): the offset needs no download."""
+        try:
+            return int(self.client.head_object(Bucket=self.bucket, Key=self.tail_key(part_number))["ContentLength"])
+        except ClientError as exc:
+            if _error_code(exc) in _NOT_FOUND:
+                return 0
+            raise
+
+    def tail_bytes(self, part_number: int) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self.tail_key(part_number))["Body"].read()
+        except ClientError as exc:
+            if _error_code(exc) in _NOT_FOUND:
+                return b""
+            raise
+
+    def put_tail(self, part_number: int, body: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=self.tail_key(part_number), Body=body, Tagging=TAIL_TAGGING)
+
+    def delete_tail(self, part_number: int) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self.tail_key(part_number))
+
+    def upload_part(self, number: int, body: bytes) -> None:
+        if number > MAX_PARTS:
+            raise StorageError(f"upload {self.key!r} would need more than {MAX_PARTS} parts")
+        self.client.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=body)
+
+    def state(self) -> tuple[list[dict], int]:
+        """(parts, tail size): two metadata calls, no download."""
+        parts = self.parts()
+        return parts, self.tail_size(len(parts) + 1)
+
+
 class _MultipartAppender(Appender):
-    def __init__(self, store: S3Store, key: str, upload_id: str, parts: int, committed: int, tail: bytes) -> None:
-        self._store = store
-        self._key = key
-        self._upload_id = upload_id
+    """Appends to a resumable upload: full parts go up as they fill, the rest becomes the tail on commit.
+
+    The stored tail is downloaded only when it has to be joined to new bytes
+    (to fill a part, or to write the longer tail): a PATCH that only reads
+    the offset never fetches it.
+    """
+
+    def __init__(self, upload: _ResumableUpload, parts: int, committed: int, tail_size: int) -> None:
+        self._upload = upload
         self._opened_tail_part = parts + 1
-        self._had_tail = bool(tail)
+        self._stored_tail = tail_size  # bytes of the stored tail not yet in the buffer
+        self._tail_loaded = False
         self._next_part = parts + 1
-        self._buffer = bytearray(tail)
-        self._offset = committed + len(tail)
+        self._buffer = bytearray()
+        self._offset = committed + tail_size
 
     @property
     def offset(self) -> int:
         return self._offset
 
+    def _load_tail(self) -> None:
+        if self._stored_tail:
+            self._buffer[0:0] = self._upload.tail_bytes(self._opened_tail_part)
+            self._stored_tail = 0
+            self._tail_loaded = True
+
     def write(self, data: bytes) -> None:
         self._buffer += data
         self._offset += len(data)
-        part_size = self._store.part_size
+        part_size = self._upload.part_size
+        if self._stored_tail + len(self._buffer) < part_size:
+            return
+        self._load_tail()
         while len(self._buffer) >= part_size:
-            self._store._upload_part(self._key, self._upload_id, self._next_part, bytes(self._buffer[:part_size]))
+            self._upload.upload_part(self._next_part, bytes(self._buffer[:part_size]))
             del self._buffer[:part_size]
             self._next_part += 1
 
@@ -85,10 +168,10 @@ class _MultipartAppender(Appender):
 
     def commit(self) -> int:
         if self._buffer:
-            tail_key = self._store._tail_key(self._key, self._next_part)
-            self._store._put_raw(tail_key, bytes(self._buffer), tagging=TAIL_TAGGING)
-        if self._had_tail and (self._next_part != self._opened_tail_part or not self._buffer):
-            self._store._delete_raw(self._store._tail_key(self._key, self._opened_tail_part))
+            self._load_tail()  # the new tail is the old one and what followed it
+            self._upload.put_tail(self._next_part, bytes(self._buffer))
+        if self._tail_loaded and (self._next_part != self._opened_tail_part or not self._buffer):
+            self._upload.delete_tail(self._opened_tail_part)  # joined into a part: no longer the tail
         return self._offset
 
 
@@ -109,55 +192,12 @@ class S3Store(ObjectStore):
     def _strip(self, full_key: str) -> str:
         return full_key[len(self.prefix) + 1 :] if self.prefix else full_key
 
-    @staticmethod
-    def _tail_key(key: str, part_number: int) -> str:
-        return f"{key}.tail.{part_number}"
-
-    # -- raw helpers (keys already relative to the prefix) ------------------
-    def _put_raw(self, key: str, body: bytes, tagging: str | None = None) -> None:
-        extra = {"Tagging": tagging} if tagging else {}
-        self.client.put_object(Bucket=self.bucket, Key=self._full(key), Body=body, **extra)
-
-    def _delete_raw(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
-
-    def _get_optional(self, key: str) -> bytes:
-        try:
-            return self.client.get_object(Bucket=self.bucket, Key=self._full(key))["Body"].read()
-        except ClientError as exc:
-            if _error_code(exc) in _NOT_FOUND:
-                return b""
-            raise
-
-    def _upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> None:
-        if number > MAX_PARTS:
-            raise StorageError(f"upload {key!r} would need more than {MAX_PARTS} parts")
-        self.client.upload_part(
-            Bucket=self.bucket, Key=self._full(key), UploadId=upload_id, PartNumber=number, Body=body
-        )
-
-    def _parts(self, key: str, upload_id: str) -> list[dict]:
-        parts: list[dict] = []
-        kwargs = {"Bucket": self.bucket, "Key": self._full(key), "UploadId": upload_id}
-        try:
-            while True:
-                page = self.client.list_parts(**kwargs)
-                parts.extend(page.get("Parts", []))
-                if not page.get("IsTruncated"):
-                    break
-                kwargs["PartNumberMarker"] = page["NextPartNumberMarker"]
-        except ClientError as exc:
-            if _error_code(exc) == "NoSuchUpload":
-                raise ObjectNotFound(key) from None
-            raise
-        parts.sort(key=lambda part: part["PartNumber"])
-        if [part["PartNumber"] for part in parts] != list(range(1, len(parts) + 1)):
-            raise StorageError(f"upload {key!r} has non-contiguous parts")
-        return parts
+    def _resumable(self, key: str, ref: str) -> _ResumableUpload:
+        return _ResumableUpload(self.client, self.bucket, self._full(key), ref, self.part_size)
 
     def _delete_tails(self, key: str) -> None:
         for info in self.list(f"{key}.tail.").objects:
-            self._delete_raw(info.key)
+            self.delete(info.key)
 
     # -- whole objects -----------------------------------------------------
     def put(self, key: str, data: bytes | BinaryIO, content_type: str | None = None) -> None:
@@ -192,7 +232,7 @@ class S3Store(ObjectStore):
         self.client.upload_file(str(path), self.bucket, self._full(key), ExtraArgs=extra)
 
     def delete(self, key: str) -> None:
-        self._delete_raw(key)
+        self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
 
     def size(self, key: str) -> int:
         try:
@@ -225,39 +265,36 @@ class S3Store(ObjectStore):
         response = self.client.create_multipart_upload(Bucket=self.bucket, Key=self._full(key))
         return str(response["UploadId"])
 
-    def _state(self, key: str, ref: str) -> tuple[list[dict], bytes]:
-        parts = self._parts(key, ref)
-        tail = self._get_optional(self._tail_key(key, len(parts) + 1))
-        return parts, tail
-
     def resumable_offset(self, key: str, ref: str) -> int:
-        parts, tail = self._state(key, ref)
-        return sum(int(part["Size"]) for part in parts) + len(tail)
+        parts, tail_size = self._resumable(key, ref).state()
+        return sum(int(part["Size"]) for part in parts) + tail_size
 
     def open_appender(self, key: str, ref: str, offset: int) -> Appender:
-        parts, tail = self._state(key, ref)
+        upload = self._resumable(key, ref)
+        parts, tail_size = upload.state()
         committed = sum(int(part["Size"]) for part in parts)
-        if offset != committed + len(tail):
-            raise OffsetMismatch(committed + len(tail), offset)
-        return _MultipartAppender(self, key, ref, len(parts), committed, tail)
+        if offset != committed + tail_size:
+            raise OffsetMismatch(committed + tail_size, offset)
+        return _MultipartAppender(upload, len(parts), committed, tail_size)
 
     def finish_resumable(self, key: str, ref: str) -> None:
+        upload = self._resumable(key, ref)
         try:
-            parts, tail = self._state(key, ref)
+            parts, tail_size = upload.state()
         except ObjectNotFound:
             if self.exists(key):
                 return  # completed by an earlier call
             raise
-        if not parts and not tail:
-            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self._full(key), UploadId=ref)
-            self._put_raw(key, b"")
+        if not parts and not tail_size:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload.key, UploadId=ref)
+            self.client.put_object(Bucket=self.bucket, Key=upload.key, Body=b"")
         else:
-            if tail:
-                self._upload_part(key, ref, len(parts) + 1, tail)
-                parts = self._parts(key, ref)
+            if tail_size:
+                upload.upload_part(len(parts) + 1, upload.tail_bytes(len(parts) + 1))
+                parts = upload.parts()
             self.client.complete_multipart_upload(
                 Bucket=self.bucket,
-                Key=self._full(key),
+                Key=upload.key,
                 UploadId=ref,
                 MultipartUpload={"Parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in parts]},
             )
@@ -268,7 +305,7 @@ class S3Store(ObjectStore):
         and encryption as an upload's, and a versioned bucket keeps no object, version or delete marker."""
         ref = self.create_resumable(key)
         try:
-            self._upload_part(key, ref, 1, PROBE_BYTES)
+            self._resumable(key, ref).upload_part(1, PROBE_BYTES)
         finally:
             self.abort_resumable(key, ref)
 

@@ -51,7 +51,7 @@ from sqlalchemy.exc import OperationalError
 from shared.config.settings import load_settings
 from shared.context import AppContext, build_context
 from shared.db.migrations import migrate
-from shared.encounters import journey
+from shared.encounters import verification
 from shared.ids import new_secret_token
 from tests.support.databases import MySqlTestDatabase
 from tests.support.factories import make_clinician, make_encounter
@@ -120,7 +120,7 @@ def live_tokens(ctx: AppContext, name: str, samples: int = WARM_UP + SAMPLES) ->
     links = -(-samples // TRIES_PER_LINK)
     tokens = [make_encounter(ctx, clinician).token for _ in range(links)]
     for token in tokens:
-        journey.open_link(ctx, token, "127.0.0.1")
+        verification.open_link(ctx, token, "127.0.0.1")
     return [token for token in tokens for _ in range(TRIES_PER_LINK)]
 
 
@@ -178,7 +178,9 @@ def statement_times(name: str, ctx: AppContext) -> list[str]:
             for kind in kinds:
                 sent.clear()
                 begun = time.perf_counter()
-                journey.verify_date_of_birth(ctx, live_links[sample] if kind == "live" else unknown_link, wrong, None)
+                verification.verify_date_of_birth(
+                    ctx, live_links[sample] if kind == "live" else unknown_link, wrong, None
+                )
                 times[kind].append({**sent, "whole call, with its commit": (time.perf_counter() - begun) * 1e6})
     finally:
         event.remove(ctx.engine, "before_cursor_execute", before)

@@ -13,7 +13,6 @@ from shared.context import AppContext
 from shared.crypto.fields import DecryptionError
 from shared.db.statuses import EncounterStatus
 from shared.db.tables import encounters, metadata
-from shared.encounters.journey import MAX_DOB_FAILURES, wrong_dates_in_a_row
 from shared.encounters.requests import (
     EncounterError,
     decrypt_patient,
@@ -23,6 +22,7 @@ from shared.encounters.requests import (
     reissue_invite,
     unlock,
 )
+from shared.encounters.verification import MAX_DOB_FAILURES, wrong_dates_in_a_row
 from shared.ids import token_hash
 from tests.support.factories import PATIENT, REQUEST_NOTE, make_clinician, make_encounter
 

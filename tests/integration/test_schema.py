@@ -18,7 +18,7 @@ from shared.db.engine import make_engine
 from shared.db.migrations import alembic_config, current_revision, head_revision, is_up_to_date, migrate
 from shared.db.mysql_schema import SCHEMA_FILE, apply_schema_file, dump_schema
 from shared.db.tables import consents, encounters, metadata
-from shared.encounters import journey
+from shared.encounters import consent, verification
 from tests.conftest import DATABASES, MYSQL_URL
 from tests.support.databases import MySqlTestDatabase
 from tests.support.factories import PATIENT, make_clinician, make_encounter
@@ -68,16 +68,16 @@ def test_dropping_the_wrong_date_counter_keeps_a_database_in_use(unmigrated_engi
     migrate(unmigrated_engine, "0001")
     ctx = build_context(settings, engine=unmigrated_engine)
     invite = make_encounter(ctx, make_clinician(ctx))
-    assert journey.verify_date_of_birth(ctx, invite.token, PATIENT.date_of_birth, None) == invite.encounter_id
+    assert verification.verify_date_of_birth(ctx, invite.token, PATIENT.date_of_birth, None) == invite.encounter_id
     answers = {"share_with_care_team": True, "keep_in_record": True, "use_for_teaching": False}
-    assert journey.record_consent(ctx, invite.encounter_id, "session", answers, None)
+    assert consent.record_consent(ctx, invite.encounter_id, "session", answers, None)
     for _ in range(2):
-        assert journey.verify_date_of_birth(ctx, invite.token, dt.date(1961, 7, 15), None) is None
+        assert verification.verify_date_of_birth(ctx, invite.token, dt.date(1961, 7, 15), None) is None
 
     migrate(unmigrated_engine)
     assert current_revision(unmigrated_engine) == head_revision()
     with unmigrated_engine.connect() as conn:
-        assert journey.wrong_dates_in_a_row(conn, invite.encounter_id) == 2
+        assert verification.wrong_dates_in_a_row(conn, invite.encounter_id) == 2
         assert conn.execute(select(func.count()).select_from(consents)).scalar_one() == 1
         assert conn.execute(select(encounters.c.id)).scalars().all() == [invite.encounter_id]
     assert "dob_failures" not in {column["name"] for column in inspect(unmigrated_engine).get_columns("encounters")}

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from patient_upload.refusals import format_size, refusal_for
 from patient_upload.tus.protocol import (
     ProtocolError,
     clean_filename,
@@ -24,8 +25,9 @@ from patient_upload.tus.protocol import (
 )
 from patient_upload.views import parse_date_parts
 from shared.config.settings import GIB, MIB
+from shared.encounters.errors import EncounterError, FileTooBig, LockLost, NotMedia
 from shared.encounters.identifiers import InvalidIdentifier
-from shared.encounters.uploads.limits import Refusal, UploadLimits, format_size
+from shared.encounters.uploads.limits import UploadLimits
 from shared.encounters.uploads.write_behind import WriteBehind
 from shared.media_types.sniff import HEIC, JPEG, MP4
 from shared.storage.async_store import AsyncAppender
@@ -109,16 +111,18 @@ def test_limits_refuse_with_a_reason() -> None:
         ((GIB, 5, 9 * GIB + 1), "request_too_big"),
     ]
     for args, code in cases:
-        with pytest.raises(Refusal) as refusal:
+        with pytest.raises(EncounterError) as refused:
             limits.check_new_file(*args)
-        assert refusal.value.code == code and refusal.value.message.endswith(".")
+        refusal = refusal_for(refused.value, limits)
+        assert refused.value.code == refusal.code == code and refusal.message.endswith(".")
     assert limits.check_type(HEIC, 50 * MIB) is HEIC and limits.check_type(MP4, 2 * GIB) is MP4
-    with pytest.raises(Refusal) as photo:
+    with pytest.raises(FileTooBig) as photo:
         limits.check_type(JPEG, 51 * MIB)
-    assert photo.value.status == 413 and "largest photo you can send is 50 MB" in photo.value.message
-    with pytest.raises(Refusal) as other:
+    refusal = refusal_for(photo.value, limits)
+    assert refusal.status == 413 and "largest photo you can send is 50 MB" in refusal.message
+    with pytest.raises(NotMedia) as other:
         limits.check_type(None, 10)
-    assert other.value.status == 415
+    assert refusal_for(other.value, limits).status == 415
 
 
 def test_dates_typed_as_numbers() -> None:
@@ -202,7 +206,7 @@ async def test_write_behind_writes_nothing_once_the_lock_may_be_lost() -> None:
 
     def ensure_held() -> None:
         if not held:
-            raise Refusal(423, "lock_lost", "lost")
+            raise LockLost()
 
     writer = WriteBehind(AsyncAppender(store, batch_size=1000), ensure_held, limit=100_000)
     for _ in range(3):
@@ -210,9 +214,9 @@ async def test_write_behind_writes_nothing_once_the_lock_may_be_lost() -> None:
     while len(store.data) < 3000:
         await asyncio.sleep(0.01)
     held = False
-    with contextlib.suppress(Refusal):  # queued faster than the store writes (or refused already)
+    with contextlib.suppress(LockLost):  # queued faster than the store writes (or refused already)
         for _ in range(20):
             await writer.write(b"y" * 1000)
-    with pytest.raises(Refusal):
+    with pytest.raises(LockLost):
         await writer.finish()
     assert bytes(store.data) == b"x" * 3000 and store.abandoned and not store.committed

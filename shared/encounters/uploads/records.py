@@ -1,7 +1,7 @@
-"""Upload rows (`uploads`): creation under the per-request limits, the cross-process lock,
-progress, completion into a `media` row plus a processing job, removal.
+"""Upload rows (`uploads`): creation under the per-request limits, the cross-process write lock
+(with the expiry and progress it carries), completion into a `media` row plus a processing job, removal.
 
-All functions are synchronous (SQLAlchemy Core); the HTTP layer calls them
+All functions are synchronous (SQLAlchemy Core); the tus service calls them
 from a worker thread. File names and notes are stored only encrypted, bound
 to their table, column and row.
 """
@@ -12,17 +12,19 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, or_, select, update
+from sqlalchemy import Connection, Engine, exists, func, or_, select, update
 
 from shared import audit
 from shared.clock import utcnow
 from shared.context import AppContext
 from shared.db import jobs
 from shared.db.statuses import MediaStatus, UploadStatus
-from shared.db.tables import media, uploads
-from shared.encounters.journey import access_problem, consent_granted, count_uploads, latest_consent, load_encounter
+from shared.db.tables import encounters, media, uploads
+from shared.encounters.consent import consent_granted, latest_consent
+from shared.encounters.errors import AlreadySent, ConsentNeeded, EncounterError, UploadBusy, UploadGone, UploadNotFound
+from shared.encounters.journey import access_problem, load_encounter
 from shared.encounters.requests import CLOSED_STATUSES
-from shared.encounters.uploads.limits import Refusal, UploadLimits, already_sent, consent_needed
+from shared.encounters.uploads.limits import UploadLimits
 from shared.ids import new_id
 from shared.media_types.sniff import FileType
 
@@ -102,7 +104,7 @@ def _check_can_add(conn: Connection, encounter_id: str, length: int, limits: Upl
     if problem is not None:
         raise problem
     if not consent_granted(latest_consent(conn, encounter_id)):
-        raise consent_needed()
+        raise ConsentNeeded()
     files, total = count_uploads(conn, encounter_id)
     limits.check_new_file(length, files, total)
 
@@ -162,39 +164,129 @@ def get_for_session(engine: Engine, upload_id: str, session_id: str) -> Upload |
     return Upload.from_row(row) if row is not None else None
 
 
-def acquire_lock(engine: Engine, upload_id: str, token: str, lease: dt.timedelta) -> bool:
-    """Take the upload's lock with one conditional UPDATE (atomic across processes and hosts)."""
-    now = utcnow()
+def _open_encounter(now: dt.datetime) -> Any:
+    """SQL for "the upload's encounter still takes files" (journey.access_problem, in the lock statement)."""
+    return exists().where(
+        encounters.c.id == uploads.c.encounter_id,
+        encounters.c.deleted_at.is_(None),
+        encounters.c.status.not_in([status.value for status in CLOSED_STATUSES]),
+        encounters.c.invite_expires_at > now,
+    )
+
+
+def claim(
+    engine: Engine,
+    upload_id: str,
+    session_id: str,
+    *,
+    token: str,
+    locked_until: dt.datetime,
+    expires_at: dt.datetime | None,
+    now: dt.datetime,
+    encounter_must_take_files: bool = True,
+) -> Upload:
+    """Take this session's upload's write lock, in one transaction; the upload as it then is.
+
+    One conditional UPDATE (atomic across processes and hosts) takes the lock
+    and slides the expiry (`expires_at`, None to leave it), on the conditions
+    a write needs: the session's own upload, still receiving and not expired,
+    nobody else's live lock, and (unless told otherwise) an encounter that
+    still takes files. A finished upload comes back unlocked (status
+    complete). Anything else raises the domain error that says why.
+    """
+    conditions = [
+        uploads.c.id == upload_id,
+        uploads.c.session_id == session_id,
+        uploads.c.status == UploadStatus.RECEIVING,
+        uploads.c.expires_at > now,
+        or_(uploads.c.lock_token.is_(None), uploads.c.locked_until < now),
+    ]
+    if encounter_must_take_files:
+        conditions.append(_open_encounter(now))
+    values: dict[str, Any] = {"lock_token": token, "locked_until": locked_until, "updated_at": now}
+    if expires_at is not None:
+        values["expires_at"] = expires_at
     with engine.begin() as conn:
-        result = conn.execute(
-            update(uploads)
-            .where(
-                uploads.c.id == upload_id,
-                uploads.c.status == UploadStatus.RECEIVING,
-                or_(uploads.c.lock_token.is_(None), uploads.c.locked_until < now),
-            )
-            .values(lock_token=token, locked_until=now + lease)
-        )
-    return result.rowcount == 1
+        taken = conn.execute(update(uploads).where(*conditions).values(**values)).rowcount == 1
+        row = conn.execute(select(uploads).where(uploads.c.id == upload_id, uploads.c.session_id == session_id)).first()
+        upload = Upload.from_row(row) if row is not None else None
+        if taken and upload is not None:
+            return upload
+        problem = _why_not_claimed(conn, upload, now, encounter_must_take_files)
+    if problem is None:
+        assert upload is not None
+        return upload
+    raise problem
 
 
-def renew_lock(engine: Engine, upload_id: str, token: str, lease: dt.timedelta) -> bool:
+def _why_not_claimed(
+    conn: Connection, upload: Upload | None, now: dt.datetime, encounter_must_take_files: bool
+) -> EncounterError | None:
+    """Why `claim` did not take the lock; None for a finished upload (returned unlocked)."""
+    if upload is None or upload.status == UploadStatus.TERMINATED:
+        return UploadNotFound()
+    if upload.status == UploadStatus.EXPIRED or (upload.status == UploadStatus.RECEIVING and upload.expires_at <= now):
+        return UploadGone()
+    if encounter_must_take_files:
+        problem = access_problem(load_encounter(conn, upload.encounter_id), now)
+        if problem is not None:
+            return problem
+    if upload.status == UploadStatus.COMPLETE:
+        return None
+    return UploadBusy()
+
+
+def renew_lock(engine: Engine, upload_id: str, token: str, locked_until: dt.datetime) -> bool:
     with engine.begin() as conn:
         result = conn.execute(
             update(uploads)
             .where(uploads.c.id == upload_id, uploads.c.lock_token == token)
-            .values(locked_until=utcnow() + lease)
+            .values(locked_until=locked_until)
         )
     return result.rowcount == 1
 
 
-def release_lock(engine: Engine, upload_id: str, token: str) -> None:
+def release_lock(engine: Engine, upload_id: str, token: str, offset: int | None = None) -> None:
+    """Free the lock, recording how far the upload got (`offset`) in the same statement."""
+    values: dict[str, Any] = {"lock_token": None, "locked_until": None}
+    if offset is not None:
+        values.update(upload_offset=offset, updated_at=utcnow())
     with engine.begin() as conn:
-        conn.execute(
-            update(uploads)
-            .where(uploads.c.id == upload_id, uploads.c.lock_token == token)
-            .values(lock_token=None, locked_until=None)
+        conn.execute(update(uploads).where(uploads.c.id == upload_id, uploads.c.lock_token == token).values(**values))
+
+
+@dataclass(frozen=True)
+class DatabaseLocker:
+    """The `Locker` port on the `uploads` row (works across processes and hosts)."""
+
+    engine: Engine
+
+    def acquire(
+        self,
+        upload_id: str,
+        session_id: str,
+        *,
+        token: str,
+        until: dt.datetime,
+        expires_at: dt.datetime | None,
+        encounter_must_take_files: bool = True,
+    ) -> Upload:
+        return claim(
+            self.engine,
+            upload_id,
+            session_id,
+            token=token,
+            locked_until=until,
+            expires_at=expires_at,
+            now=utcnow(),
+            encounter_must_take_files=encounter_must_take_files,
         )
+
+    def renew(self, upload_id: str, token: str, until: dt.datetime) -> bool:
+        return renew_lock(self.engine, upload_id, token, until)
+
+    def release(self, upload_id: str, token: str, offset: int | None) -> None:
+        release_lock(self.engine, upload_id, token, offset)
 
 
 def record_type(engine: Engine, upload_id: str, file_type: FileType) -> None:
@@ -206,16 +298,7 @@ def record_type(engine: Engine, upload_id: str, file_type: FileType) -> None:
         )
 
 
-def record_progress(engine: Engine, upload_id: str, offset: int, expires_at: dt.datetime) -> None:
-    with engine.begin() as conn:
-        conn.execute(
-            update(uploads)
-            .where(uploads.c.id == upload_id, uploads.c.status == UploadStatus.RECEIVING)
-            .values(upload_offset=offset, expires_at=expires_at, updated_at=utcnow())
-        )
-
-
-def mark_refused(ctx: AppContext, upload: Upload, refusal: Refusal, remote_addr: str | None) -> None:
+def mark_refused(ctx: AppContext, upload: Upload, refusal: EncounterError, remote_addr: str | None) -> None:
     """An upload that can never be accepted (wrong type, too big for its kind) ends here."""
     with ctx.engine.begin() as conn:
         now = utcnow()
@@ -299,7 +382,7 @@ def remove(ctx: AppContext, upload: Upload, remote_addr: str | None) -> None:
     with ctx.engine.begin() as conn:
         encounter = load_encounter(conn, upload.encounter_id, lock=True)
         if encounter.status in CLOSED_STATUSES:
-            raise already_sent()
+            raise AlreadySent()
         now = utcnow()
         conn.execute(
             update(uploads)
@@ -395,3 +478,14 @@ def list_for_encounter(ctx: AppContext, encounter_id: str, session_id: str) -> l
             )
         )
     return items
+
+
+def count_uploads(conn: Connection, encounter_id: str) -> tuple[int, int]:
+    """(files, declared bytes) counted against the per-request limits: everything not removed or expired."""
+    row = conn.execute(
+        select(func.count(uploads.c.id), func.coalesce(func.sum(uploads.c.upload_length), 0)).where(
+            uploads.c.encounter_id == encounter_id,
+            uploads.c.status.in_([UploadStatus.RECEIVING, UploadStatus.COMPLETE]),
+        )
+    ).one()
+    return int(row[0]), int(row[1])

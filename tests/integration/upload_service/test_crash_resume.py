@@ -22,11 +22,11 @@ from sqlalchemy import select
 from tusclient.client import TusClient
 
 from patient_upload.app import LOCK_LEASE
-from patient_upload.tus.handlers import RENEWALS_PER_LEASE
 from shared.config.settings import MIB, Settings, load_settings
 from shared.context import build_context
 from shared.db.statuses import MediaStatus, UploadStatus
 from shared.db.tables import media, uploads
+from shared.encounters.uploads.locking import RENEWALS_PER_LEASE
 from tests.support.factories import PATIENT, make_clinician, make_encounter
 from tests.support.sync_patient import SyncPatient
 from tests.support.upload_payloads import write_jpeg_payload

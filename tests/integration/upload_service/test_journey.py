@@ -16,10 +16,10 @@ from shared.clock import utcnow
 from shared.context import AppContext
 from shared.db.statuses import EncounterStatus, UploadStatus
 from shared.db.tables import consents, encounters, notifications, patient_sessions, uploads
-from shared.encounters import journey
+from shared.encounters import verification
 from shared.encounters.consent_text import CONSENT_TEXT_VERSION
-from shared.encounters.journey import MAX_DOB_FAILURES, wrong_dates_in_a_row
 from shared.encounters.requests import reissue_invite, unlock
+from shared.encounters.verification import MAX_DOB_FAILURES, wrong_dates_in_a_row
 from shared.ids import new_secret_token, token_hash
 from tests.integration.upload_service.conftest import PatientFactory
 from tests.support.factories import PATIENT, REQUEST_NOTE, make_clinician, make_encounter
@@ -189,17 +189,17 @@ def test_every_refusal_runs_the_same_statements(ctx: AppContext) -> None:
     with ctx.engine.begin() as conn:
         for kind, values in changes.items():
             conn.execute(update(encounters).where(encounters.c.id == links[kind].encounter_id).values(**values))
-    journey.open_link(ctx, links["live"].token, "127.0.0.1")  # a link its holder opened before
+    verification.open_link(ctx, links["live"].token, "127.0.0.1")  # a link its holder opened before
     before = {kind: encounter_row(ctx, link.encounter_id) for kind, link in links.items()}
     tokens = {**{kind: link.token for kind, link in links.items()}, "unknown": new_secret_token()}
     wrong = dt.date.fromisoformat(WRONG_DATE)
 
     opened = {
-        kind: statements_of(ctx, lambda t=token: journey.open_link(ctx, t, "127.0.0.1"))
+        kind: statements_of(ctx, lambda t=token: verification.open_link(ctx, t, "127.0.0.1"))
         for kind, token in tokens.items()
     }
     refused = {
-        kind: statements_of(ctx, lambda t=token: journey.verify_date_of_birth(ctx, t, wrong, "127.0.0.1"))
+        kind: statements_of(ctx, lambda t=token: verification.verify_date_of_birth(ctx, t, wrong, "127.0.0.1"))
         for kind, token in tokens.items()
     }
 
