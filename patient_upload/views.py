@@ -30,20 +30,20 @@ from patient_upload.web_session import (
 from shared.clock import utcnow
 from shared.db.statuses import MediaKind, UploadStatus
 from shared.encounters import journey, patient_sessions, submission, verification
-from shared.encounters.consent import consent_granted, latest_consent, record_consent
+from shared.encounters.consent import consent_granted, position, record_consent
 from shared.encounters.consent_text import QUESTIONS, SAFEGUARDING_NOTICE
 from shared.encounters.errors import NothingToSend, StillUploading
 from shared.encounters.identifiers import InvalidIdentifier, parse_date_of_birth
 from shared.encounters.patient_sessions import PatientSession
 from shared.encounters.requests import CLOSED_STATUSES
 from shared.encounters.uploads import records
+from shared.encounters.verification import MAX_TOKEN_CHARS
 from shared.logging.json_lines import get_logger
 from shared.numbers import ascii_digits
 from shared.storage.base import StorageError
 
 log = get_logger(__name__)
 
-MAX_TOKEN_CHARS = 128
 NOT_CONFIRMED = (
     "We could not confirm your details. Check your date of birth and try again. "
     "If it still does not work, the link may have expired or been locked after too many tries: "
@@ -60,8 +60,8 @@ async def _in_thread(function: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _encounter_and_consent(state: AppState, encounter_id: str) -> tuple[Any, Any]:
-    with state.ctx.engine.connect() as conn:
-        return journey.load_encounter(conn, encounter_id), latest_consent(conn, encounter_id)
+    where = position(state.ctx.engine, encounter_id)
+    return where.encounter, where.consent
 
 
 async def next_step(state: AppState, session: PatientSession) -> str:
@@ -95,11 +95,7 @@ async def home(request: web.Request) -> web.Response:
 
 
 async def _token_encounter(state: AppState, token: str) -> str | None:
-    def lookup() -> str | None:
-        with state.ctx.engine.connect() as conn:
-            return verification.encounter_for_token(conn, token)
-
-    return await _in_thread(lookup) if len(token) <= MAX_TOKEN_CHARS else None
+    return await _in_thread(verification.encounter_for_token, state.ctx.engine, token)
 
 
 def _date_form(
@@ -167,14 +163,14 @@ async def verify(request: web.Request) -> web.Response:
     if encounter_id is None:
         return _date_form(request, token, 400, NOT_CONFIRMED, values)
 
-    def start() -> tuple[str, PatientSession]:
-        with state.ctx.engine.begin() as conn:
-            if previous is not None:
-                patient_sessions.revoke(conn, previous.id)
-            return patient_sessions.start(conn, encounter_id, state.session_idle)
-
     previous = await current_session(request)
-    cookie_token, session = await _in_thread(start)
+    cookie_token, session = await _in_thread(
+        patient_sessions.begin,
+        state.ctx.engine,
+        encounter_id,
+        state.session_idle,
+        replacing=previous.id if previous is not None else None,
+    )
     response = see_other(await next_step(state, session))
     set_session_cookie(request, response, cookie_token)
     return response
@@ -293,12 +289,8 @@ def _kind_label(kind: str | None) -> str:
 async def _check_page(
     request: web.Request, state: AppState, session: PatientSession, status: int = 200, error: str | None = None
 ) -> web.Response:
-    def gather() -> tuple[submission.SendSummary, list[records.Listed]]:
-        with state.ctx.engine.connect() as conn:
-            summary = submission.send_summary(conn, session.encounter_id)
-        return summary, records.list_for_encounter(state.ctx, session.encounter_id, session.id)
-
-    summary, items = await _in_thread(gather)
+    summary = await _in_thread(submission.summary_for, state.ctx.engine, session.encounter_id)
+    items = await _in_thread(records.list_for_encounter, state.ctx, session.encounter_id, session.id)
     files = [
         {"name": item.filename, "note": item.note, "kind": _kind_label(item.kind), "size": format_size(item.size)}
         for item in items
@@ -351,11 +343,7 @@ async def done(request: web.Request) -> web.Response:
     if encounter is None or encounter.status not in CLOSED_STATUSES:
         return see_other(await next_step(state, session))
 
-    def summary() -> submission.SendSummary:
-        with state.ctx.engine.connect() as conn:
-            return submission.send_summary(conn, session.encounter_id)
-
-    sent = await _in_thread(summary)
+    sent = await _in_thread(submission.summary_for, state.ctx.engine, session.encounter_id)
     return render(
         request,
         "done.html",
@@ -374,11 +362,7 @@ async def sign_out(request: web.Request) -> web.Response:
         form = await request.post()
         check_csrf(session, str(form.get("csrf_token", "")))
 
-        def revoke() -> None:
-            with state.ctx.engine.begin() as conn:
-                patient_sessions.revoke(conn, session.id)
-
-        await _in_thread(revoke)
+        await _in_thread(patient_sessions.end, state.ctx.engine, session.id)
     response = render(request, "signed_out.html")
     clear_session_cookie(request, response)
     return response

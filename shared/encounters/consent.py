@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, select
 
 from shared import audit
 from shared.clock import utcnow
@@ -61,3 +62,20 @@ def record_consent(
             detail={"text_version": CONSENT_TEXT_VERSION, **answers},
         )
     return granted
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a patient stands: their encounter (None once it is gone) and their latest consent answers."""
+
+    encounter: Any
+    consent: Any
+
+    @property
+    def consented(self) -> bool:
+        return consent_granted(self.consent)
+
+
+def position(engine: Engine, encounter_id: str) -> Position:
+    with engine.connect() as conn:
+        return Position(load_encounter(conn, encounter_id), latest_consent(conn, encounter_id))

@@ -74,3 +74,19 @@ def revoke(conn: Connection, session_id: str) -> None:
         .where(patient_sessions.c.id == session_id, patient_sessions.c.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
+
+
+def begin(
+    engine: Engine, encounter_id: str, idle: dt.timedelta, *, replacing: str | None
+) -> tuple[str, PatientSession]:
+    """After a right date of birth: a new session (the cookie token and the session), ending the one it replaces."""
+    with engine.begin() as conn:
+        if replacing is not None:
+            revoke(conn, replacing)
+        return start(conn, encounter_id, idle)
+
+
+def end(engine: Engine, session_id: str) -> None:
+    """The patient signed out."""
+    with engine.begin() as conn:
+        revoke(conn, session_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from shared import audit
 from shared.clock import utcnow
@@ -47,6 +47,11 @@ def send_summary(conn: Connection, encounter_id: str) -> SendSummary:
     complete = [row for row in rows if row.status == UploadStatus.COMPLETE]
     photos, videos = _count_kinds(complete)
     return SendSummary(photos, videos, len(rows) - len(complete))
+
+
+def summary_for(engine: Engine, encounter_id: str) -> SendSummary:
+    with engine.connect() as conn:
+        return send_summary(conn, encounter_id)
 
 
 def _plural(count: int, word: str) -> str:

@@ -17,7 +17,7 @@ import hmac
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, bindparam, case, func, literal, not_, or_, select, update
+from sqlalchemy import Connection, Engine, Select, and_, bindparam, case, func, literal, not_, or_, select, update
 
 from shared import audit
 from shared.clock import utcnow
@@ -155,8 +155,16 @@ def _subject(cipher: FieldCipher, state: str, row: LinkRow | None) -> LinkRow:
     return row if row is not None and state == "live" else _stand_in(cipher)
 
 
-def encounter_for_token(conn: Connection, token: str) -> str | None:
-    return conn.execute(select(encounters.c.id).where(encounters.c.invite_token_hash == token_hash(token))).scalar()
+MAX_TOKEN_CHARS = 128  # an invite token is 43; anything much longer is not one, and is not looked up
+
+
+def encounter_for_token(engine: Engine, token: str) -> str | None:
+    """The encounter a live or dead invite token names (for a patient already signed in to it)."""
+    if len(token) > MAX_TOKEN_CHARS:
+        return None
+    with engine.connect() as conn:
+        query = select(encounters.c.id).where(encounters.c.invite_token_hash == token_hash(token))
+        return conn.execute(query).scalar()
 
 
 def open_link(ctx: AppContext, token: str, remote_addr: str | None) -> None:
