@@ -10,16 +10,16 @@ removed whatever happens (patient data must not linger on disk).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Engine, select, update
 
@@ -93,9 +93,24 @@ def find_media_id_by_original_key(engine: Engine, original_key: str) -> str | No
         return conn.execute(select(media.c.id).where(media.c.original_key == original_key)).scalar_one_or_none()
 
 
-def _load(engine: Engine, media_id: str) -> Any:
+@dataclass(frozen=True)
+class MediaToProcess:
+    """What the pipeline reads of a `media` row."""
+
+    id: str
+    encounter_id: str
+    status: str
+    deleted_at: dt.datetime | None
+    original_key: str
+    original_size: int
+    original_sha256: str | None
+
+
+def _load(engine: Engine, media_id: str) -> MediaToProcess | None:
+    columns = [media.c[field.name] for field in fields(MediaToProcess)]
     with engine.connect() as conn:
-        return conn.execute(select(media).where(media.c.id == media_id)).first()
+        row = conn.execute(select(*columns).where(media.c.id == media_id)).first()
+    return MediaToProcess(**row._mapping) if row is not None else None
 
 
 def _mark_processing(engine: Engine, media_id: str) -> None:
@@ -134,7 +149,7 @@ def mark_failed(engine: Engine, media_id: str, reason: str, *, actor_id: str, de
 
 
 def _record_ready(
-    engine: Engine, row: Any, result: ProcessedMedia, keys: dict[str, str], sha256: str, actor_id: str
+    engine: Engine, row: MediaToProcess, result: ProcessedMedia, keys: dict[str, str], sha256: str, actor_id: str
 ) -> bool:
     values = dict(
         status=MediaStatus.READY,
@@ -195,7 +210,7 @@ def _check_space(directory: Path, original_size: int) -> None:
         raise NotEnoughSpace(f"{free} bytes free in {directory}, need {original_size * SPACE_FACTOR}")
 
 
-def _upload_outputs(deps: ProcessingDeps, row: Any, result: ProcessedMedia) -> dict[str, str]:
+def _upload_outputs(deps: ProcessingDeps, row: MediaToProcess, result: ProcessedMedia) -> dict[str, str]:
     keys = {}
     for output in (result.display, result.thumbnail):
         key = derived_key(row.encounter_id, row.id, output.path.name)
