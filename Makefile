@@ -2,12 +2,16 @@
 #   make run    set up .venv and var/, then start every service (embedded mode)
 #   make test   set up .venv (and the test services), lint, run every test suite
 # Both are quick when already set up: installs are keyed on the requirement files.
+# requirements.txt (the local install) includes each image's set under requirements/;
+# requirements-dev.txt adds the tests' tools. A change to any of them re-installs.
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-REQ_HASH := $(shell cat requirements.txt | sha1sum | cut -c1-12)
-DEV_HASH := $(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+REQ_FILES := requirements.txt $(sort $(wildcard requirements/*.txt))
+DEV_FILES := $(REQ_FILES) requirements-dev.txt
+REQ_HASH := $(shell tail -n +1 $(REQ_FILES) | sha1sum | cut -c1-12)
+DEV_HASH := $(shell tail -n +1 $(DEV_FILES) | sha1sum | cut -c1-12)
 RUNTIME_STAMP := $(VENV)/.runtime-$(REQ_HASH)
 DEV_STAMP := $(VENV)/.dev-$(DEV_HASH)
 # checkov pins its own boto3, so it lives in a venv of its own.
@@ -25,12 +29,12 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-$(RUNTIME_STAMP): requirements.txt | $(PY)
+$(RUNTIME_STAMP): $(REQ_FILES) | $(PY)
 	$(PY) -m pip install -q -r requirements.txt
 	rm -f $(VENV)/.runtime-*
 	touch $@
 
-$(DEV_STAMP): requirements.txt requirements-dev.txt | $(PY)
+$(DEV_STAMP): $(DEV_FILES) | $(PY)
 	$(PY) -m pip install -q -r requirements-dev.txt
 	rm -f $(VENV)/.dev-* $(VENV)/.runtime-*
 	touch $@ $(RUNTIME_STAMP)

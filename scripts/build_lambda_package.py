@@ -1,9 +1,11 @@
 """Build the processors' Lambda artifacts (`make lambda-package`).
 
 - `build/lambda/processors.zip`: our code (`processors/`, `shared/`) and the
-  dependencies the handler imports, installed for manylinux x86_64 and the
-  target Python with pip `--platform/--only-binary` (no compiler, no Docker).
-  boto3 is left out: every Lambda Python runtime provides it.
+  processors' requirement set (`requirements/processors.txt` with what it
+  includes) but what the Lambda provides or the handler never imports (see
+  `PROVIDED_IN_LAMBDA`, `NOT_IMPORTED_BY_HANDLER`), installed for manylinux
+  x86_64 and the target Python with pip `--platform/--only-binary` (no
+  compiler, no Docker).
 - `build/lambda/ffmpeg-layer.zip`: the static ffmpeg that the pinned
   imageio-ffmpeg wheel ships, at `bin/ffmpeg` (→ `/opt/bin/ffmpeg`).
 - `build/lambda/manifest.json`: versions, sizes and the checks below.
@@ -29,7 +31,10 @@ import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scripts.requirement_sets import ROOT, pinned_set
+
 UNZIPPED_LIMIT_BYTES = 262_144_000  # function + all layers, unzipped
 DIRECT_UPLOAD_LIMIT_BYTES = 50 * 1024 * 1024  # larger zips must go through S3
 # The Linux under each managed Python runtime, and its glibc.
@@ -38,8 +43,16 @@ RUNTIME_GLIBC = {
     "3.12": ("Amazon Linux 2023", (2, 34)),
     "3.13": ("Amazon Linux 2023", (2, 34)),
 }
-# What the handler imports, by requirement name (versions come from requirements.txt).
-FUNCTION_REQUIREMENTS = ("Pillow", "pillow-heif", "SQLAlchemy", "PyMySQL", "python-json-logger")
+# Pins of the processors' set that stay out of the function, and why (tests/unit/test_dependencies.py
+# checks the handler's import graph against both).
+PROVIDED_IN_LAMBDA = {
+    "boto3": "every Lambda Python runtime provides it",
+    "botocore": "every Lambda Python runtime provides it",
+    "imageio-ffmpeg": "the layer's /opt/bin/ffmpeg takes its place (processors/ffmpeg_binary.py falls back to it)",
+}
+NOT_IMPORTED_BY_HANDLER = {
+    "cryptography": "the handler reads no encrypted field and holds no keys (the local worker loads them)",
+}
 CODE_DIRECTORIES = ("processors", "shared")
 PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64", "manylinux_2_34_x86_64")
 LEFT_OUT = ("__pycache__", "*.pyc", "bin")
@@ -51,6 +64,7 @@ class Report:
     python: str
     runtime: str
     runtime_glibc: str
+    function_requirements: list[str]
     function_unzipped_bytes: int
     function_zipped_bytes: int
     layer_unzipped_bytes: int
@@ -61,14 +75,10 @@ class Report:
     problems: list[str]
 
 
-def pinned(names: tuple[str, ...]) -> list[str]:
-    """`name==version` for each name, as pinned in requirements.txt."""
-    pins = {}
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
-        match = re.match(r"^([A-Za-z0-9_.\-]+)(\[[^\]]*\])?==([^\s#]+)", line.strip())
-        if match:
-            pins[match.group(1).lower()] = f"{match.group(1)}=={match.group(3)}"
-    return [pins[name.lower()] for name in names]
+def function_requirements() -> list[str]:
+    """What the function installs: the processors' set but what is left out above."""
+    left_out = PROVIDED_IN_LAMBDA.keys() | NOT_IMPORTED_BY_HANDLER.keys()
+    return [pin.requirement for key, pin in pinned_set("processors").items() if key not in left_out]
 
 
 def pip(*args: str) -> None:
@@ -106,7 +116,7 @@ def wheel_glibc(site: Path) -> dict[str, tuple[int, int]]:
 
 
 def install_function(python: str, target: Path) -> None:
-    pip("install", "--target", str(target), "--no-compile", *platform_args(python), *pinned(FUNCTION_REQUIREMENTS))
+    pip("install", "--target", str(target), "--no-compile", *platform_args(python), *function_requirements())
     for name in ("bin",):
         shutil.rmtree(target / name, ignore_errors=True)
     for directory in CODE_DIRECTORIES:
@@ -118,9 +128,9 @@ def install_function(python: str, target: Path) -> None:
 def fetch_ffmpeg(cache: Path) -> tuple[Path, tuple[int, int]]:
     """The ffmpeg binary from the pinned imageio-ffmpeg wheel, and the glibc it needs."""
     cache.mkdir(parents=True, exist_ok=True)
-    (requirement,) = pinned(("imageio-ffmpeg",))
-    pip("download", "--no-deps", "--dest", str(cache), *platform_args("3.11"), requirement)
-    version = requirement.split("==")[1]
+    pin = pinned_set("processors")["imageio-ffmpeg"]
+    pip("download", "--no-deps", "--dest", str(cache), *platform_args("3.11"), pin.requirement)
+    version = pin.version
     (wheel,) = [path for path in cache.glob(f"imageio_ffmpeg-{version}-*.whl") if "manylinux" in path.name]
     with zipfile.ZipFile(wheel) as archive:
         (member,) = [name for name in archive.namelist() if re.search(r"binaries/ffmpeg-linux", name)]
@@ -210,6 +220,7 @@ def build(python: str, out: Path, *, with_layer: bool = True) -> Report:
         python=python,
         runtime=f"python{python} on {runtime}",
         runtime_glibc=f"{glibc[0]}.{glibc[1]}",
+        function_requirements=function_requirements(),
         function_unzipped_bytes=function_unzipped,
         function_zipped_bytes=(out / "processors.zip").stat().st_size,
         layer_unzipped_bytes=layer_unzipped,

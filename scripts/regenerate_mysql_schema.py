@@ -13,13 +13,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from shared.db.mysql_schema import SCHEMA_FILE, dump_schema
-from tests.support.databases import MySqlTestDatabase
+from shared.db.scratch_database import ScratchDatabase
 
 
 def main() -> None:
-    database = MySqlTestDatabase.create(
-        os.environ.get("MIA_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
-    )
+    database = ScratchDatabase.create(os.environ.get("MIA_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"))
     try:
         SCHEMA_FILE.write_text(dump_schema(database.engine))
     finally:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
-
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
 
 from shared.db.engine import make_engine
 from shared.db.migrations import migrate
+from shared.db.scratch_database import ScratchDatabase
 from shared.db.tables import metadata
 
 
@@ -19,27 +16,10 @@ def make_sqlite_engine(url: str) -> Engine:
     return engine
 
 
-def server_engine(url: str) -> Engine:
-    """An engine on the server's default database, for CREATE/DROP DATABASE."""
-    return make_engine(url)
+class MySqlTestDatabase(ScratchDatabase):
+    """A scratch MariaDB database for one test session, emptied between tests."""
 
-
-@dataclass
-class MySqlTestDatabase:
-    server: Engine
-    name: str
-    engine: Engine
-
-    @classmethod
-    def create(cls, url: str, migrated: bool = True) -> MySqlTestDatabase:
-        server = server_engine(url)
-        name = f"mia_test_{uuid.uuid4().hex[:12]}"
-        with server.begin() as conn:
-            conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
-        engine = make_engine(make_url(url).set(database=name).render_as_string(hide_password=False))
-        if migrated:
-            migrate(engine)
-        return cls(server, name, engine)
+    name_prefix = "mia_test_"
 
     def empty_tables(self) -> None:
         with self.engine.begin() as conn:
@@ -47,9 +27,3 @@ class MySqlTestDatabase:
             for table in reversed(metadata.sorted_tables):
                 conn.execute(text(f"DELETE FROM `{table.name}`"))
             conn.execute(text("SET FOREIGN_KEY_CHECKS=1"))
-
-    def drop(self) -> None:
-        self.engine.dispose()
-        with self.server.begin() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS `{self.name}`"))
-        self.server.dispose()
