@@ -31,6 +31,7 @@ from shared.encounters.consent_text import CONSENT_TEXT_VERSION, REQUIRED_FIELDS
 from shared.encounters.requests import CLOSED_STATUSES, decrypt_request_note
 from shared.encounters.uploads.limits import Refusal, already_sent, consent_needed, link_expired
 from shared.ids import new_id, token_hash
+from shared.notifications import outbox
 
 MAX_DOB_FAILURES = 5
 NO_ENCOUNTER_ID = "0" * 32  # never a row id: new_id() is a UUID4, whose version digit is 4
@@ -382,8 +383,9 @@ def submit(ctx: AppContext, encounter_id: str, session_id: str, remote_addr: str
             )
         advance(conn, row, EncounterStatus.SUBMITTED, now)
         conn.execute(update(encounters).where(encounters.c.id == encounter_id).values(invite_token_hash=None))
-        ctx.notifier.notify_clinician(
+        outbox.notify_clinician(
             conn,
+            ctx.cipher,
             user_id=row.clinician_id,
             encounter_id=encounter_id,
             message=(

@@ -13,7 +13,7 @@ from sqlalchemy import event, select, update
 
 from shared import audit
 from shared.clock import utcnow
-from shared.context import AppContext
+from shared.context import Actor, AppContext
 from shared.db.statuses import EncounterStatus, UploadStatus
 from shared.db.tables import consents, encounters, notifications, patient_sessions, uploads
 from shared.encounters import journey
@@ -21,6 +21,7 @@ from shared.encounters.consent_text import CONSENT_TEXT_VERSION
 from shared.encounters.journey import MAX_DOB_FAILURES
 from shared.encounters.requests import unlock
 from shared.ids import new_secret_token, token_hash
+from shared.notifications import outbox
 from tests.integration.upload_service.conftest import PatientFactory
 from tests.support.factories import PATIENT, REQUEST_NOTE, make_clinician, make_encounter
 from tests.support.patient_client import PatientClient, form_field
@@ -99,8 +100,7 @@ async def test_five_wrong_dates_lock_the_link_across_sessions(
     assert encounter_row(ctx, patient.encounter_id).dob_failures == MAX_DOB_FAILURES  # not counted once locked
     events = actions(ctx, patient.encounter_id)
     assert events.count("patient.dob_failed") == MAX_DOB_FAILURES + 1 and events.count("patient.link_locked") == 1
-    with ctx.engine.begin() as conn:
-        unlock(ctx, conn, patient.encounter_id, actor_id=row.clinician_id)
+    unlock(ctx, patient.encounter_id, actor=Actor(row.clinician_id))
     await patient.verify()
 
 
@@ -307,7 +307,7 @@ async def test_send_submits_notifies_and_ends_the_link(new_page_patient: Patient
     with ctx.engine.connect() as conn:
         note = conn.execute(select(notifications).where(notifications.c.user_id == row.clinician_id)).one()
         statuses = dict(conn.execute(select(uploads.c.id, uploads.c.status)).all())
-        message = ctx.notifier.for_encounter(conn, patient.encounter_id)[0].body
+        message = outbox.for_encounter(conn, ctx.cipher, patient.encounter_id)[0].body
     assert message.startswith("Your patient has sent 1 photo for the request")
     assert note.kind == "submission_received"
     assert statuses[unfinished.rsplit("/", 1)[1]] == UploadStatus.TERMINATED
