@@ -10,23 +10,22 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.config.keys import add_file_key, load_keys, retire_file_keys
 from shared.config.settings import ConfigError, load_settings
-from shared.context import AppContext, build_context
+from shared.context import Actor, AppContext, build_context
 from shared.crypto.fields import FieldCipher
 from shared.crypto.rotation import key_ids_in_use, reencrypt_all
 from shared.db.migrations import is_up_to_date, migrate
-from shared.db.tables import users
+from shared.encounters.errors import EncounterError
 from shared.encounters.identifiers import InvalidIdentifier
-from shared.encounters.requests import EncounterError, PatientDetails, register_encounter
+from shared.encounters.requests import PatientDetails, register_encounter
 from shared.governance.purge import purge_expired
 from shared.logging.json_lines import configure_logging
 from shared.numbers import whole_number
 from shared.private_files import PRIVATE_DIR_MODE, tighten
-from shared.staff.accounts import UserError, create_user
+from shared.staff.accounts import UserError, create_user, user_id_for
 from shared.storage.base import StorageError
 
 EXIT_USAGE = 2
@@ -49,16 +48,9 @@ def cmd_migrate(ctx: AppContext, args: argparse.Namespace) -> None:
 
 
 def cmd_create_user(ctx: AppContext, args: argparse.Namespace) -> None:
-    with ctx.engine.begin() as conn:
-        enrollment = create_user(
-            conn,
-            portal_base_url=ctx.settings.portal_base_url,
-            username=args.username,
-            display_name=args.name,
-            role=args.role,
-            team=args.team,
-            email=args.email,
-        )
+    enrollment = create_user(
+        ctx, username=args.username, display_name=args.name, role=args.role, team=args.team, email=args.email
+    )
     valid_until = f"{enrollment.expires_at:%Y-%m-%d %H:%M} UTC"
     print(f"created {args.role} {args.username!r}; one-time enrollment link (valid until {valid_until}):")
     print(enrollment.link)
@@ -68,18 +60,12 @@ def cmd_create_encounter(ctx: AppContext, args: argparse.Namespace) -> None:
     patient = PatientDetails.from_input(
         name=args.name, date_of_birth=args.dob, nhs_number=args.nhs_number, phone=args.phone, email=args.email
     )
-    with ctx.engine.begin() as conn:
-        clinician = conn.execute(select(users.c.id).where(users.c.username == args.clinician)).first()
-        if clinician is None:
-            raise CommandError(f"no user named {args.clinician!r}; create one with: manage.py create-user")
-        invite = register_encounter(
-            ctx,
-            conn,
-            clinician_id=clinician.id,
-            patient=patient,
-            request_note=args.note,
-            lifetime_hours=args.lifetime_hours,
-        )
+    clinician_id = user_id_for(ctx, args.clinician)
+    if clinician_id is None:
+        raise CommandError(f"no user named {args.clinician!r}; create one with: manage.py create-user")
+    invite = register_encounter(
+        ctx, Actor(clinician_id), patient=patient, request_note=args.note, lifetime_hours=args.lifetime_hours
+    )
     print(f"encounter {invite.encounter_id}; patient link (valid until {invite.expires_at:%Y-%m-%d %H:%M} UTC):")
     print(invite.link)
 

@@ -8,24 +8,23 @@ time-limited and re-issued (and audited) as they near expiry.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import streamlit as st
 
-from portal_ui.auth_gate import require_page
+from portal_ui import links
+from portal_ui.feedback import shown_on_page
 from portal_ui.formatting import date_of_birth, local_time, plain, status_label, when
 from portal_ui.invite_panel import lifetime_select, show_link, show_outbox
 from portal_ui.media_grid import gallery_html, label
-from portal_ui.runtime import now, portal_context, remote_addr
-from shared import audit
+from portal_ui.runtime import actor, now
+from shared.context import Actor, AppContext
 from shared.db.statuses import EncounterStatus
-from shared.encounters import review
+from shared.encounters import invites, queries, review
+from shared.encounters.encounter import Encounter
 from shared.encounters.identifiers import format_nhs_number
-from shared.encounters.invites import current_invite, resend_invite
-from shared.encounters.queries import Viewer, awaiting_review, load_visible, summarize
+from shared.encounters.queries import Viewer
 from shared.encounters.requests import (
     CLOSED_STATUSES,
-    EncounterError,
     decrypt_patient,
     decrypt_request_note,
     derived_status,
@@ -33,21 +32,37 @@ from shared.encounters.requests import (
     unlock,
 )
 from shared.encounters.review import MediaItem, MediaUrls
-
-user = require_page("review")
-ctx = portal_context()
-viewer = Viewer(user.id, user.team)
-moment = now()
-encounter_id = st.query_params.get("encounter", "")
+from shared.staff.authentication import StaffUser
 
 
-def show_queue() -> None:
+def render(user: StaffUser, ctx: AppContext) -> None:
+    viewer = Viewer(user.id, user.team)
+    moment = now()
+    encounter_id = st.query_params.get("encounter", "")
+    if not encounter_id:
+        _queue(ctx, viewer, moment)
+        return
+    person = actor(user)
+    encounter = review.open_encounter(ctx, viewer, encounter_id, actor=person)
+    if encounter is None:
+        st.title("Review")
+        st.error("That encounter does not exist, was deleted, or is not one you or your team registered.")
+        return
+    _record_first_view(ctx, encounter, person, moment)
+    _patient(ctx, encounter, moment)
+    _consent(ctx, encounter)
+    _media(ctx, encounter, person, moment)
+    _review(ctx, encounter, person, moment)
+    _link_actions(ctx, encounter, person, moment)
+    _delete(ctx, encounter, person, moment)
+
+
+def _queue(ctx: AppContext, viewer: Viewer, moment: dt.datetime) -> None:
     st.title("Review")
-    with ctx.engine.connect() as conn:
-        queue = summarize(ctx, conn, awaiting_review(conn, viewer), now=moment)
+    queue = queries.awaiting_review(ctx, viewer, now=moment)
     if not queue:
         st.info("Nothing is waiting for review. Submissions appear here when a patient presses Send.")
-        st.page_link("pages/encounters.py", label="All encounters", icon=":material/list_alt:")
+        links.link_to("encounters", "All encounters", icon=":material/list_alt:")
         return
     st.write(f"{len(queue)} submission{'s' if len(queue) != 1 else ''} waiting, oldest first.")
     by_id = {s.id: s for s in queue}
@@ -64,40 +79,37 @@ def show_queue() -> None:
         st.rerun()
 
 
-def record_first_view(row: Any) -> None:
+def _record_first_view(ctx: AppContext, encounter: Encounter, person: Actor, moment: dt.datetime) -> None:
     """One 'viewed' event per encounter per session (not one per rerun); reading it clears its notices."""
-    seen_key = f"mia_viewed_{row.id}"
+    seen_key = f"mia_viewed_{encounter.id}"
     if st.session_state.get(seen_key):
         return
-    with ctx.engine.begin() as conn:
-        review.record_encounter_view(conn, row.id, actor_id=user.id, remote_addr=remote_addr())
-        review.mark_notifications_read(conn, user_id=user.id, encounter_id=row.id, now=moment)
+    review.record_view(ctx, encounter.id, actor=person, now=moment)
     st.session_state[seen_key] = True
 
 
-def show_patient(row: Any) -> None:
-    patient = decrypt_patient(ctx.cipher, row)
+def _patient(ctx: AppContext, encounter: Encounter, moment: dt.datetime) -> None:
+    patient = decrypt_patient(ctx.cipher, encounter)
     st.title(plain(patient.name))
     facts = [f"Born {date_of_birth(patient.date_of_birth)}"]
     if patient.nhs_number:
         facts.append(f"NHS number {format_nhs_number(patient.nhs_number)}")
     facts += [x for x in (patient.phone, patient.email) if x]
     st.markdown(" · ".join(plain(fact) for fact in facts))
-    status = derived_status(row, moment)
-    st.markdown(f"**Status:** {status_label(status)}")
-    note = decrypt_request_note(ctx.cipher, row)
+    st.markdown(f"**Status:** {status_label(derived_status(encounter, moment))}")
+    note = decrypt_request_note(ctx.cipher, encounter)
     if note:
         st.markdown("**Request shown to the patient**")
         st.info(plain(note))
     with st.expander("Timeline"):
         steps = [
-            ("Requested", row.created_at),
-            ("Link sent", row.invited_at),
-            ("Link opened", row.opened_at),
-            ("Date of birth confirmed", row.verified_at),
-            ("Consent given", row.consented_at),
-            ("Sent by the patient", row.submitted_at),
-            ("Reviewed", row.reviewed_at),
+            ("Requested", encounter.created_at),
+            ("Link sent", encounter.invited_at),
+            ("Link opened", encounter.opened_at),
+            ("Date of birth confirmed", encounter.verified_at),
+            ("Consent given", encounter.consented_at),
+            ("Sent by the patient", encounter.submitted_at),
+            ("Reviewed", encounter.reviewed_at),
         ]
         st.dataframe(
             [{"Step": name, "When": when(at, moment)} for name, at in steps if at is not None],
@@ -106,65 +118,42 @@ def show_patient(row: Any) -> None:
         )
 
 
-def show_link_actions(row: Any) -> None:
-    if row.status in CLOSED_STATUSES:
+def _link_actions(ctx: AppContext, encounter: Encounter, person: Actor, moment: dt.datetime) -> None:
+    if encounter.status in CLOSED_STATUSES:
         return
     st.subheader("Patient link")
-    status = derived_status(row, moment)
+    status = derived_status(encounter, moment)
     if status == EncounterStatus.LOCKED:
         st.warning("The link is locked after too many wrong dates of birth. Unlock it or issue a new link.")
     elif status == EncounterStatus.EXPIRED:
         st.warning("The link has expired. Issue a new link to ask again.")
     else:
-        st.caption(f"The link works until {when(row.invite_expires_at, moment)}.")
+        st.caption(f"The link works until {when(encounter.invite_expires_at, moment)}.")
     show_col, resend_col, unlock_col = st.columns(3)
-    shown_key = f"mia_show_link_{row.id}"
-    try:
-        if show_col.button("Show link and QR code", disabled=status != row.status):
-            with ctx.engine.begin() as conn:
-                invite = current_invite(ctx, conn, row)
-                if invite is None:
-                    raise EncounterError("The current link is no longer in the outbox. Issue a new link instead.")
-                audit.record(
-                    conn,
-                    "invite.shown",
-                    actor_type=audit.ACTOR_USER,
-                    actor_id=user.id,
-                    encounter_id=row.id,
-                    remote_addr=remote_addr(),
-                )
-            st.session_state[shown_key] = invite
-        if resend_col.button("Send the link again", disabled=status != row.status):
-            with ctx.engine.begin() as conn:
-                invite = resend_invite(ctx, conn, row, actor_id=user.id, now=moment, remote_addr=remote_addr())
-            st.session_state[shown_key] = invite
+    shown_key = f"mia_show_link_{encounter.id}"
+    with shown_on_page():
+        if show_col.button("Show link and QR code", disabled=status != encounter.status):
+            st.session_state[shown_key] = invites.show_link(ctx, encounter.id, actor=person)
+        if resend_col.button("Send the link again", disabled=status != encounter.status):
+            st.session_state[shown_key] = invites.resend_invite(ctx, encounter.id, actor=person, now=moment)
             st.toast("The link has been queued again.")
         if unlock_col.button("Unlock the link", disabled=status != EncounterStatus.LOCKED):
-            with ctx.engine.begin() as conn:
-                unlock(ctx, conn, row.id, actor_id=user.id, remote_addr=remote_addr())
+            unlock(ctx, encounter.id, actor=person)
             st.rerun()
-        with st.form(f"mia-reissue-{row.id}"):
+        with st.form(f"mia-reissue-{encounter.id}"):
             st.markdown("**Issue a new link** (the old one stops working)")
             lifetime = lifetime_select("The new link works for", ctx.settings.invite_lifetime_hours)
             if st.form_submit_button("Issue a new link"):
-                with ctx.engine.begin() as conn:
-                    invite = reissue_invite(
-                        ctx, conn, row.id, actor_id=user.id, lifetime_hours=lifetime, remote_addr=remote_addr()
-                    )
-                st.session_state[shown_key] = invite
+                st.session_state[shown_key] = reissue_invite(ctx, encounter.id, actor=person, lifetime_hours=lifetime)
                 st.rerun()
-    except EncounterError as exc:
-        st.error(str(exc))
     invite = st.session_state.get(shown_key)
     if invite is not None and invite.expires_at > moment:
         show_link(invite, moment)
-    with ctx.engine.connect() as conn:
-        show_outbox(ctx, conn, row.id)
+    show_outbox(ctx, encounter.id)
 
 
-def show_consent(row: Any) -> None:
-    with ctx.engine.connect() as conn:
-        records = review.consents_for(conn, row.id)
+def _consent(ctx: AppContext, encounter: Encounter) -> None:
+    records = review.consents_for(ctx, encounter.id)
     st.subheader("Consent")
     if not records:
         st.caption("The patient has not answered the consent questions yet.")
@@ -191,21 +180,24 @@ def show_consent(row: Any) -> None:
         st.caption("The first line is the patient's current answer; earlier lines are kept as given.")
 
 
-def media_urls(items: list[MediaItem]) -> dict[str, MediaUrls]:
+def _media_urls(
+    ctx: AppContext, encounter: Encounter, items: list[MediaItem], person: Actor, moment: dt.datetime
+) -> dict[str, MediaUrls]:
     """Re-use this session's URLs while they have over half their life left; otherwise issue (and audit) new ones."""
-    cache_key = f"mia_urls_{encounter_id}"
+    cache_key = f"mia_urls_{encounter.id}"
     cached: dict[str, MediaUrls] = st.session_state.get(cache_key, {})
     half_life = dt.timedelta(seconds=ctx.settings.media_url_lifetime_seconds / 2)
     ready = [item for item in items if item.is_ready]
     fresh = all(item.id in cached and cached[item.id].expires_at - moment > half_life for item in ready)
     if not fresh:
-        with ctx.engine.begin() as conn:
-            cached = review.issue_view_urls(ctx, conn, ready, actor_id=user.id, now=moment, remote_addr=remote_addr())
+        cached = review.issue_view_urls(ctx, ready, actor=person, now=moment)
         st.session_state[cache_key] = cached
     return cached
 
 
-def file_actions(row: Any, item: MediaItem, number: int) -> None:
+def _file_actions(
+    ctx: AppContext, encounter: Encounter, item: MediaItem, number: int, person: Actor, moment: dt.datetime
+) -> None:
     name = label(item, number)
     with st.expander(f"{name}: details, download, delete"):
         if item.note:
@@ -216,11 +208,10 @@ def file_actions(row: Any, item: MediaItem, number: int) -> None:
             st.error(plain(item.failure_reason))
         download_key = f"mia_download_{item.id}"
         if st.button("Get a download link for the original", key=f"dl-{item.id}"):
-            with ctx.engine.begin() as conn:
-                st.session_state[download_key] = (
-                    review.issue_original_download(ctx, conn, item, actor_id=user.id, remote_addr=remote_addr()),
-                    moment + dt.timedelta(seconds=ctx.settings.media_url_lifetime_seconds),
-                )
+            st.session_state[download_key] = (
+                review.issue_original_download(ctx, item, actor=person),
+                moment + dt.timedelta(seconds=ctx.settings.media_url_lifetime_seconds),
+            )
         download = st.session_state.get(download_key)
         if download and download[1] > moment:
             st.link_button("Download original", download[0])
@@ -231,67 +222,48 @@ def file_actions(row: Any, item: MediaItem, number: int) -> None:
         with st.form(f"mia-delete-media-{item.id}", clear_on_submit=True):
             reason = st.text_input("Reason for deleting this file", key=f"reason-{item.id}")
             if st.form_submit_button("Delete this file"):
-                try:
-                    with ctx.engine.begin() as conn:
-                        review.delete_medium(
-                            ctx,
-                            conn,
-                            encounter_id=row.id,
-                            media_id=item.id,
-                            actor_id=user.id,
-                            reason=reason,
-                            now=moment,
-                            remote_addr=remote_addr(),
-                        )
-                except EncounterError as exc:
-                    st.error(str(exc))
-                else:
+                with shown_on_page():
+                    review.delete_medium(
+                        ctx, encounter_id=encounter.id, media_id=item.id, actor=person, reason=reason, now=moment
+                    )
                     st.rerun()
 
 
-def show_media(row: Any) -> None:
+def _media(ctx: AppContext, encounter: Encounter, person: Actor, moment: dt.datetime) -> None:
     st.subheader("Photos and videos")
-    if not review.media_visible(row):
+    if not review.media_visible(encounter):
         st.info("The patient has not sent anything yet. Their photos and videos appear here once they press Send.")
         return
-    with ctx.engine.connect() as conn:
-        items = review.media_for(ctx, conn, row)
+    items = review.media_for(ctx, encounter)
     if not items:
         st.info("The patient sent no files, or every file has been deleted.")
         return
-    st.html(gallery_html(items, media_urls(items)))
+    st.html(gallery_html(items, _media_urls(ctx, encounter, items, person, moment)))
     st.caption("Select a photo to see it full size; select it again to close.")
     for number, item in enumerate(items, start=1):
-        file_actions(row, item, number)
+        _file_actions(ctx, encounter, item, number, person, moment)
 
 
-def show_review(row: Any) -> None:
-    with ctx.engine.connect() as conn:
-        record = review.review_record(ctx, conn, row)
+def _review(ctx: AppContext, encounter: Encounter, person: Actor, moment: dt.datetime) -> None:
+    record = review.review_record(ctx, encounter)
     if record is not None:
         st.subheader("Review")
         st.success(f"Reviewed by {plain(record.reviewer_name)}, {when(record.reviewed_at, moment)}")
         if record.note:
             st.markdown(f"**Clinical note:** {plain(record.note)}")
         return
-    if row.status != EncounterStatus.SUBMITTED:
+    if encounter.status != EncounterStatus.SUBMITTED:
         return
     st.subheader("Review")
     with st.form("mia-review"):
         note = st.text_area("Clinical note", max_chars=review.MAX_REVIEW_NOTE)
         if st.form_submit_button("Mark as reviewed", type="primary"):
-            try:
-                with ctx.engine.begin() as conn:
-                    review.mark_reviewed(
-                        ctx, conn, row.id, actor_id=user.id, note=note, now=moment, remote_addr=remote_addr()
-                    )
-            except EncounterError as exc:
-                st.error(str(exc))
-            else:
+            with shown_on_page():
+                review.mark_reviewed(ctx, encounter.id, actor=person, note=note, now=moment)
                 st.rerun()
 
 
-def show_delete(row: Any) -> None:
+def _delete(ctx: AppContext, encounter: Encounter, person: Actor, moment: dt.datetime) -> None:
     with st.expander("Delete this encounter"):
         st.caption(
             "Deleting hides the encounter and its files from everyone and stops the patient link. "
@@ -300,48 +272,13 @@ def show_delete(row: Any) -> None:
         with st.form("mia-delete-encounter"):
             reason = st.text_input("Reason for deleting the encounter")
             if st.form_submit_button("Delete encounter"):
-                try:
-                    with ctx.engine.begin() as conn:
-                        review.delete_encounter(
-                            ctx,
-                            conn,
-                            encounter_id=row.id,
-                            actor_id=user.id,
-                            reason=reason,
-                            now=moment,
-                            remote_addr=remote_addr(),
-                        )
-                except EncounterError as exc:
-                    st.error(str(exc))
-                else:
+                with shown_on_page():
+                    review.delete_encounter(ctx, encounter_id=encounter.id, actor=person, reason=reason, now=moment)
                     st.query_params.clear()
-                    st.switch_page("pages/encounters.py")
+                    links.switch_to("encounters")
 
 
-if not encounter_id:
-    show_queue()
-    st.stop()
+if __name__ == "__main__":  # Streamlit ran this file by itself: the entry point answers (portal_app.main)
+    import portal_app
 
-with ctx.engine.begin() as conn:
-    encounter = load_visible(conn, viewer, encounter_id)
-    if encounter is None:
-        audit.record(
-            conn,
-            "encounter.access_refused",
-            actor_type=audit.ACTOR_USER,
-            actor_id=user.id,
-            encounter_id=encounter_id[:32],
-            remote_addr=remote_addr(),
-        )
-if encounter is None:
-    st.title("Review")
-    st.error("That encounter does not exist, was deleted, or is not one you or your team registered.")
-    st.stop()
-
-record_first_view(encounter)
-show_patient(encounter)
-show_consent(encounter)
-show_media(encounter)
-show_review(encounter)
-show_link_actions(encounter)
-show_delete(encounter)
+    portal_app.main()

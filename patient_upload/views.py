@@ -30,8 +30,9 @@ from patient_upload.web_session import (
 from shared.clock import utcnow
 from shared.db.statuses import MediaKind, UploadStatus
 from shared.encounters import journey, patient_sessions, submission, verification
-from shared.encounters.consent import consent_granted, position, record_consent
+from shared.encounters.consent import ConsentRecord, consent_granted, position, record_consent
 from shared.encounters.consent_text import QUESTIONS, SAFEGUARDING_NOTICE
+from shared.encounters.encounter import Encounter
 from shared.encounters.errors import NothingToSend, StillUploading
 from shared.encounters.identifiers import InvalidIdentifier, parse_date_of_birth
 from shared.encounters.patient_sessions import PatientSession
@@ -59,7 +60,7 @@ async def _in_thread(function: Any, *args: Any, **kwargs: Any) -> Any:
     return await asyncio.to_thread(function, *args, **kwargs)
 
 
-def _encounter_and_consent(state: AppState, encounter_id: str) -> tuple[Any, Any]:
+def _encounter_and_consent(state: AppState, encounter_id: str) -> tuple[Encounter | None, ConsentRecord | None]:
     where = position(state.ctx.engine, encounter_id)
     return where.encounter, where.consent
 
@@ -73,7 +74,9 @@ async def next_step(state: AppState, session: PatientSession) -> str:
     return "/upload"
 
 
-async def _open_journey(request: web.Request) -> tuple[AppState, PatientSession, Any, Any]:
+async def _open_journey(
+    request: web.Request,
+) -> tuple[AppState, PatientSession, Encounter | None, ConsentRecord | None]:
     """Session, encounter and latest consent for a page that adds files; refuses if it can no longer."""
     state = state_of(request)
     session = await require_session(request)
@@ -179,7 +182,7 @@ async def verify(request: web.Request) -> web.Response:
 # -- consent -----------------------------------------------------------------------------------
 
 
-def _answers_of(consent: Any) -> dict[str, str]:
+def _answers_of(consent: ConsentRecord | None) -> dict[str, str]:
     if consent is None:
         return {question.field: "" for question in QUESTIONS}
     return {question.field: "yes" if getattr(consent, question.field) else "no" for question in QUESTIONS}
@@ -209,7 +212,9 @@ def _consent_page(
     )
 
 
-async def _consent_context(request: web.Request) -> tuple[AppState, PatientSession, Any, Any, bool]:
+async def _consent_context(
+    request: web.Request,
+) -> tuple[AppState, PatientSession, Encounter | None, ConsentRecord | None, bool]:
     state = state_of(request)
     session = await require_session(request)
     encounter, consent = await _in_thread(_encounter_and_consent, state, session.encounter_id)

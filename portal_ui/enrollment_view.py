@@ -11,13 +11,14 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from portal_ui.feedback import shown_on_page
 from portal_ui.formatting import plain
 from portal_ui.qr import qr_png
 from portal_ui.runtime import now, remote_addr
 from shared.context import AppContext
 from shared.staff import totp
-from shared.staff.enrollment import INVALID_LINK, EnrollmentError, complete_enrollment, find_pending_enrollment
-from shared.staff.passwords import RULE_TEXT, PasswordError, check_new_password, hash_password
+from shared.staff.enrollment import INVALID_LINK, complete_enrollment, find_pending_enrollment
+from shared.staff.passwords import RULE_TEXT, check_new_password, hash_password
 
 STATE_KEY = "mia_enrollment"
 QUERY_PARAM = "enroll"
@@ -54,17 +55,16 @@ def render_enrollment(ctx: AppContext) -> None:
         _finished()
         return
     token = st.query_params.get(QUERY_PARAM, "")
-    with ctx.engine.connect() as conn:
-        row = find_pending_enrollment(conn, token, now())
-    if row is None:
+    account = find_pending_enrollment(ctx, token, now())
+    if account is None:
         st.error(INVALID_LINK)
         return
-    progress = _progress(row.id)
-    st.write(f"Welcome, **{plain(row.display_name)}**. Your username is **{plain(row.username)}**.")
+    progress = _progress(account.id)
+    st.write(f"Welcome, **{plain(account.display_name)}**. Your username is **{plain(account.username)}**.")
     if progress.password_hash is None:
-        _password_form(row.username, row.display_name, progress)
+        _password_form(account.username, account.display_name, progress)
     else:
-        _authenticator_form(ctx, token, row.username, progress)
+        _authenticator_form(ctx, token, account.username, progress)
 
 
 def _password_form(username: str, display_name: str, progress: EnrollmentProgress) -> None:
@@ -76,14 +76,11 @@ def _password_form(username: str, display_name: str, progress: EnrollmentProgres
         submitted = st.form_submit_button("Continue", type="primary")
     if not submitted:
         return
-    try:
+    with shown_on_page():
         check_new_password(password, repeated, username=username, display_name=display_name)
-    except PasswordError as exc:
-        st.error(str(exc))
-        return
-    progress.password_hash = hash_password(password)
-    progress.secret = totp.new_secret()
-    st.rerun()
+        progress.password_hash = hash_password(password)
+        progress.secret = totp.new_secret()
+        st.rerun()
 
 
 def _authenticator_form(ctx: AppContext, token: str, username: str, progress: EnrollmentProgress) -> None:
@@ -105,22 +102,17 @@ def _authenticator_form(ctx: AppContext, token: str, username: str, progress: En
         st.rerun()
     if not submitted:
         return
-    try:
-        with ctx.engine.begin() as conn:
-            complete_enrollment(
-                ctx,
-                conn,
-                token=token,
-                password_hash=progress.password_hash,
-                secret=progress.secret,
-                code=code,
-                now=now(),
-                remote_addr=remote_addr(),
-            )
-    except EnrollmentError as exc:
-        st.error(str(exc))
-        return
-    progress.done = True
-    progress.password_hash = None
-    progress.secret = None
-    st.rerun()
+    with shown_on_page():
+        complete_enrollment(
+            ctx,
+            token=token,
+            password_hash=progress.password_hash,
+            secret=progress.secret,
+            code=code,
+            now=now(),
+            remote_addr=remote_addr(),
+        )
+        progress.done = True
+        progress.password_hash = None
+        progress.secret = None
+        st.rerun()

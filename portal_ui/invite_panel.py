@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 import streamlit as st
-from sqlalchemy import Connection
 
 from portal_ui.formatting import local_time, when
 from portal_ui.qr import qr_png
 from shared.context import AppContext
+from shared.encounters.invites import invite_messages
 from shared.encounters.requests import Invite
-from shared.notifications.outbox import CHANNEL_EMAIL, CHANNEL_PORTAL, CHANNEL_SMS, KIND_PATIENT_INVITE
+from shared.notifications.outbox import CHANNEL_EMAIL, CHANNEL_PORTAL, CHANNEL_SMS
 
 CHANNEL_LABELS = {CHANNEL_SMS: "Text message", CHANNEL_EMAIL: "Email", CHANNEL_PORTAL: "In clinic only"}
 LINK_LIFETIMES = {24: "1 day", 72: "3 days", 168: "1 week", 336: "2 weeks", 672: "4 weeks"}
@@ -38,7 +38,7 @@ def show_link(invite: Invite, now: dt.datetime) -> None:
         st.image(qr_png(invite.link), width=220, caption="The patient can scan this with their phone camera")
 
 
-def show_outbox(ctx: AppContext, conn: Connection, encounter_id: str) -> None:
+def show_outbox(ctx: AppContext, encounter_id: str) -> None:
     """Where the invite messages went (recipient decrypted for display only)."""
     rows = [
         {
@@ -47,8 +47,7 @@ def show_outbox(ctx: AppContext, conn: Connection, encounter_id: str) -> None:
             "To": message.recipient or "—",
             "Status": message.status,
         }
-        for message in ctx.notifier.for_encounter(conn, encounter_id)
-        if message.kind == KIND_PATIENT_INVITE
+        for message in invite_messages(ctx, encounter_id)
     ]
     if rows:
         st.markdown("**Invite messages**")

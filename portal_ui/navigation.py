@@ -1,21 +1,28 @@
-"""Which portal pages exist and which roles may open them.
+"""Which portal pages exist, the function that draws each, and which roles may open them.
 
-`portal_app.py` builds the navigation from this table (a person sees only
-the pages their role allows) and every page checks it again itself, so a
-page opened directly by its address is refused all the same.
+`portal_app.py` builds the navigation from this table (a person's menu
+shows only the pages their role allows) and every page run passes
+`auth_gate.require_page`, so a page reached by its address by anyone else
+is refused all the same.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from pages import account, audit, encounters, register_encounter, review, usage, users
+from shared.context import AppContext
 from shared.db.statuses import Role
+from shared.staff.authentication import StaffUser
+
+Render = Callable[[StaffUser, AppContext], None]
 
 
 @dataclass(frozen=True)
 class PageSpec:
     key: str
-    path: str
+    render: Render
     title: str
     icon: str
     url_path: str
@@ -28,13 +35,13 @@ ADMIN = frozenset({Role.ADMIN.value})
 EVERYONE = frozenset(role.value for role in Role)
 
 PAGES: tuple[PageSpec, ...] = (
-    PageSpec("encounters", "pages/encounters.py", "Encounters", ":material/list_alt:", "encounters", CLINICIAN),
-    PageSpec("register", "pages/register_encounter.py", "New request", ":material/person_add:", "register", CLINICIAN),
-    PageSpec("review", "pages/review.py", "Review", ":material/photo_library:", "review", CLINICIAN),
-    PageSpec("usage", "pages/usage.py", "Usage", ":material/monitoring:", "usage", MANAGER),
-    PageSpec("users", "pages/users.py", "Users", ":material/manage_accounts:", "users", ADMIN),
-    PageSpec("audit", "pages/audit.py", "Audit log", ":material/policy:", "audit", ADMIN),
-    PageSpec("account", "pages/account.py", "My account", ":material/account_circle:", "account", EVERYONE),
+    PageSpec("encounters", encounters.render, "Encounters", ":material/list_alt:", "encounters", CLINICIAN),
+    PageSpec("register", register_encounter.render, "New request", ":material/person_add:", "register", CLINICIAN),
+    PageSpec("review", review.render, "Review", ":material/photo_library:", "review", CLINICIAN),
+    PageSpec("usage", usage.render, "Usage", ":material/monitoring:", "usage", MANAGER),
+    PageSpec("users", users.render, "Users", ":material/manage_accounts:", "users", ADMIN),
+    PageSpec("audit", audit.render, "Audit log", ":material/policy:", "audit", ADMIN),
+    PageSpec("account", account.render, "My account", ":material/account_circle:", "account", EVERYONE),
 )
 PAGES_BY_KEY = {page.key: page for page in PAGES}
 PAGES_BY_URL = {page.url_path: page for page in PAGES}

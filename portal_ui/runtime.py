@@ -9,9 +9,10 @@ import streamlit as st
 from shared.client_address import client_address
 from shared.clock import utcnow
 from shared.config.settings import ConfigError, Settings, load_settings
-from shared.context import AppContext, build_context
+from shared.context import Actor, AppContext, build_context
 from shared.db.migrations import is_up_to_date
 from shared.logging.json_lines import configure_logging
+from shared.staff.authentication import StaffUser
 
 
 class PortalUnavailable(RuntimeError):
@@ -49,6 +50,11 @@ def remote_addr() -> str | None:
         headers.get("X-Forwarded-For"),
         trust_proxy=portal_context().settings.trust_proxy_headers,
     )
+
+
+def actor(user: StaffUser) -> Actor:
+    """The signed-in person as the audit log records them: their id and this request's address."""
+    return Actor(user.id, remote_addr())
 
 
 def now() -> dt.datetime:

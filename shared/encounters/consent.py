@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, Row, select
 
 from shared import audit
 from shared.clock import utcnow
@@ -14,21 +14,44 @@ from shared.context import AppContext
 from shared.db.statuses import EncounterStatus
 from shared.db.tables import consents
 from shared.encounters.consent_text import CONSENT_TEXT_VERSION, REQUIRED_FIELDS
-from shared.encounters.journey import advance, load_encounter
+from shared.encounters.encounter import Encounter, load_encounter
+from shared.encounters.journey import advance
 from shared.ids import new_id
 
 
-def latest_consent(conn: Connection, encounter_id: str) -> Any:
-    return conn.execute(
+@dataclass(frozen=True)
+class ConsentRecord:
+    """One set of answers, as given (a later set may change an optional one)."""
+
+    text_version: str
+    share_with_care_team: bool
+    keep_in_record: bool
+    use_for_teaching: bool
+    answered_at: dt.datetime
+
+    @classmethod
+    def from_row(cls, row: Row) -> ConsentRecord:
+        return cls(
+            row.text_version,
+            bool(row.share_with_care_team),
+            bool(row.keep_in_record),
+            bool(row.use_for_teaching),
+            row.answered_at,
+        )
+
+
+def latest_consent(conn: Connection, encounter_id: str) -> ConsentRecord | None:
+    row = conn.execute(
         select(consents)
         .where(consents.c.encounter_id == encounter_id)
         .order_by(consents.c.answered_at.desc(), consents.c.id.desc())
         .limit(1)
     ).first()
+    return ConsentRecord.from_row(row) if row is not None else None
 
 
-def consent_granted(row: Any) -> bool:
-    return row is not None and all(bool(getattr(row, name)) for name in REQUIRED_FIELDS)
+def consent_granted(answers: ConsentRecord | None) -> bool:
+    return answers is not None and all(bool(getattr(answers, name)) for name in REQUIRED_FIELDS)
 
 
 def record_consent(
@@ -68,8 +91,8 @@ def record_consent(
 class Position:
     """Where a patient stands: their encounter (None once it is gone) and their latest consent answers."""
 
-    encounter: Any
-    consent: Any
+    encounter: Encounter | None
+    consent: ConsentRecord | None
 
     @property
     def consented(self) -> bool:

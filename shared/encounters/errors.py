@@ -3,7 +3,7 @@
 The rules raise these; they never choose an HTTP status or a patient's
 words. The upload service maps each code to a status and a sentence for the
 patient (`patient_upload/refusals.py`); the portal shows a clinician the
-error's own text (`portal_ui`), which is written for staff.
+error's own text (`portal_ui.feedback`), which is written for staff.
 """
 
 from __future__ import annotations
@@ -15,6 +15,10 @@ class EncounterError(Exception):
     """An action is not possible in the encounter's current state (message is for staff)."""
 
     code: ClassVar[str] = "not_allowed"
+
+
+class ReviewError(EncounterError):
+    """A review action (mark reviewed, delete) is not possible (message is for staff)."""
 
 
 # -- the patient's link and journey ---------------------------------------------------------------

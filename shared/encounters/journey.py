@@ -9,15 +9,27 @@ transaction.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Connection, func, literal, select, update
+from sqlalchemy import Connection, func, literal, update
 
 from shared.context import AppContext
 from shared.db.statuses import EncounterStatus
 from shared.db.tables import encounters
+from shared.encounters.encounter import Encounter, load_encounter
 from shared.encounters.errors import AlreadySent, EncounterError, LinkExpired
 from shared.encounters.requests import CLOSED_STATUSES, decrypt_request_note
+
+
+class Staged(Protocol):
+    """What `advance` needs of an encounter: which row, and where it stands."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
 
 STAGES = (
     EncounterStatus.INVITED,
@@ -35,12 +47,7 @@ STAMPS = {
 }
 
 
-def load_encounter(conn: Connection, encounter_id: str, lock: bool = False) -> Any:
-    query = select(encounters).where(encounters.c.id == encounter_id)
-    return conn.execute(query.with_for_update() if lock else query).first()
-
-
-def access_problem(row: Any, now: dt.datetime) -> EncounterError | None:
+def access_problem(row: Encounter | None, now: dt.datetime) -> EncounterError | None:
     """Why a verified patient can no longer add files, or None.
 
     A date-of-birth lockout does not end sessions that were verified before it:
@@ -56,7 +63,13 @@ def access_problem(row: Any, now: dt.datetime) -> EncounterError | None:
 
 
 def advance(
-    conn: Connection, row: Any, stage: EncounterStatus, now: dt.datetime, *, first_time_only: bool = False, **also: Any
+    conn: Connection,
+    row: Staged,
+    stage: EncounterStatus,
+    now: dt.datetime,
+    *,
+    first_time_only: bool = False,
+    **also: Any,
 ) -> None:
     """Stamp the stage and those before it and move the status forward, never back (setting `also` too).
 

@@ -2,7 +2,9 @@
 
 A clinician sees the encounters they registered and, when they belong to a
 team, those of their team. Status filters use the status a clinician sees
-(`shared.encounters.derived_status`), expressed in SQL so paging stays right.
+(`requests.derived_status`), expressed in SQL so paging stays right. Each
+query opens its own connection (the audited NHS-number search its own
+transaction) and returns dataclasses, decrypted for display only.
 """
 
 from __future__ import annotations
@@ -10,15 +12,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from shared import audit
-from shared.context import AppContext
+from shared.context import Actor, AppContext
 from shared.db.statuses import EncounterStatus, MediaStatus
 from shared.db.tables import encounters, media, notifications, users
+from shared.encounters.encounter import Encounter, encounters_from, load_encounter
 from shared.encounters.requests import CLOSED_STATUSES, decrypt_patient, derived_status, find_by_nhs_number
 from shared.notifications.outbox import KIND_SUBMISSION
 
@@ -41,16 +43,20 @@ def visible_condition(viewer: Viewer, scope: str = SCOPE_TEAM) -> ColumnElement[
     return or_(mine, encounters.c.team == viewer.team)
 
 
-def can_view(viewer: Viewer, row: Any) -> bool:
+def can_view(viewer: Viewer, row: Encounter) -> bool:
     return row.clinician_id == viewer.user_id or bool(viewer.team and row.team == viewer.team)
 
 
-def load_visible(conn: Connection, viewer: Viewer, encounter_id: str) -> Any:
+def visible_in(conn: Connection, viewer: Viewer, encounter_id: str) -> Encounter | None:
+    """The encounter if it exists, is not deleted and the viewer may see it; else None (in the caller's connection)."""
+    row = load_encounter(conn, encounter_id)
+    return row if row is not None and row.deleted_at is None and can_view(viewer, row) else None
+
+
+def load_visible(ctx: AppContext, viewer: Viewer, encounter_id: str) -> Encounter | None:
     """The encounter if it exists, is not deleted and the viewer may see it; else None."""
-    row = conn.execute(
-        select(encounters).where(encounters.c.id == encounter_id, encounters.c.deleted_at.is_(None))
-    ).first()
-    return row if row is not None and can_view(viewer, row) else None
+    with ctx.engine.connect() as conn:
+        return visible_in(conn, viewer, encounter_id)
 
 
 def status_condition(status: EncounterStatus, now: dt.datetime) -> ColumnElement[bool]:
@@ -86,51 +92,53 @@ def _filter_conditions(viewer: Viewer, flt: EncounterFilter, now: dt.datetime) -
 
 
 def list_encounters(
-    conn: Connection, viewer: Viewer, flt: EncounterFilter, *, now: dt.datetime, limit: int = 50, offset: int = 0
-) -> tuple[list[Any], int]:
+    ctx: AppContext, viewer: Viewer, flt: EncounterFilter, *, now: dt.datetime, limit: int = 50, offset: int = 0
+) -> tuple[list[EncounterSummary], int]:
     """One page of encounters, newest first, and how many match in all."""
     conditions = _filter_conditions(viewer, flt, now)
-    total = int(conn.execute(select(func.count()).select_from(encounters).where(*conditions)).scalar() or 0)
-    rows = conn.execute(
-        select(encounters)
-        .where(*conditions)
-        .order_by(encounters.c.created_at.desc(), encounters.c.id)
-        .limit(limit)
-        .offset(offset)
-    )
-    return list(rows), total
+    with ctx.engine.connect() as conn:
+        total = int(conn.execute(select(func.count()).select_from(encounters).where(*conditions)).scalar() or 0)
+        rows = encounters_from(
+            conn.execute(
+                select(encounters)
+                .where(*conditions)
+                .order_by(encounters.c.created_at.desc(), encounters.c.id)
+                .limit(limit)
+                .offset(offset)
+            )
+        )
+        return _summaries(ctx, conn, rows, now=now), total
 
 
 def search_by_nhs_number(
     ctx: AppContext,
-    conn: Connection,
     viewer: Viewer,
     nhs_number: str,
     flt: EncounterFilter,
     *,
+    actor: Actor,
     now: dt.datetime,
-    remote_addr: str | None = None,
     record: bool = True,
-) -> list[Any]:
+) -> list[EncounterSummary]:
     """Exact NHS-number search through the blind index, limited to what the viewer may see.
 
     Raises InvalidIdentifier for a mistyped number. Audited (without the
     number) unless `record` is False: a page showing the same search again.
     """
-    matches = find_by_nhs_number(ctx, conn, nhs_number)
-    allowed = {row.id for row in conn.execute(select(encounters.c.id).where(*_filter_conditions(viewer, flt, now)))}
-    rows = [row for row in matches if row.id in allowed]
-    if not record:
-        return rows
-    audit.record(
-        conn,
-        "encounter.searched",
-        actor_type=audit.ACTOR_USER,
-        actor_id=viewer.user_id,
-        remote_addr=remote_addr,
-        detail={"by": "nhs_number", "results": len(rows)},
-    )
-    return rows
+    with ctx.engine.begin() as conn:
+        matches = find_by_nhs_number(conn, ctx.blind_index, nhs_number)
+        allowed = {row.id for row in conn.execute(select(encounters.c.id).where(*_filter_conditions(viewer, flt, now)))}
+        rows = [row for row in matches if row.id in allowed]
+        if record:
+            audit.record(
+                conn,
+                "encounter.searched",
+                actor_type=audit.ACTOR_USER,
+                actor_id=actor.user_id,
+                remote_addr=actor.remote_addr,
+                detail={"by": "nhs_number", "results": len(rows)},
+            )
+        return _summaries(ctx, conn, rows, now=now)
 
 
 @dataclass(frozen=True)
@@ -165,7 +173,9 @@ def media_counts(conn: Connection, encounter_ids: Sequence[str]) -> dict[str, tu
     return {row[0]: (int(row[1]), int(row[2] or 0)) for row in rows}
 
 
-def summarize(ctx: AppContext, conn: Connection, rows: Sequence[Any], *, now: dt.datetime) -> list[EncounterSummary]:
+def _summaries(
+    ctx: AppContext, conn: Connection, rows: Sequence[Encounter], *, now: dt.datetime
+) -> list[EncounterSummary]:
     counts = media_counts(conn, [row.id for row in rows])
     clinician_ids = {row.clinician_id for row in rows}
     names = dict(
@@ -204,37 +214,40 @@ class SubmissionCounts:
     awaiting_team: int  # submitted, not yet reviewed: anyone in my team (including me)
 
 
-def submission_counts(conn: Connection, viewer: Viewer) -> SubmissionCounts:
-    unread = conn.execute(
-        select(func.count()).where(
-            notifications.c.user_id == viewer.user_id,
-            notifications.c.kind == KIND_SUBMISSION,
-            notifications.c.read_at.is_(None),
-        )
-    ).scalar()
+def submission_counts(ctx: AppContext, viewer: Viewer) -> SubmissionCounts:
+    with ctx.engine.connect() as conn:
+        unread = conn.execute(
+            select(func.count()).where(
+                notifications.c.user_id == viewer.user_id,
+                notifications.c.kind == KIND_SUBMISSION,
+                notifications.c.read_at.is_(None),
+            )
+        ).scalar()
 
-    def awaiting(scope: str) -> int:
-        query = select(func.count()).where(
-            encounters.c.status == EncounterStatus.SUBMITTED.value,
-            encounters.c.deleted_at.is_(None),
-            visible_condition(viewer, scope),
-        )
-        return int(conn.execute(query).scalar() or 0)
-
-    return SubmissionCounts(int(unread or 0), awaiting(SCOPE_MINE), awaiting(SCOPE_TEAM))
-
-
-def awaiting_review(conn: Connection, viewer: Viewer, limit: int = 50) -> list[Any]:
-    """Submitted encounters the viewer may review, oldest submission first (a queue)."""
-    return list(
-        conn.execute(
-            select(encounters)
-            .where(
+        def awaiting(scope: str) -> int:
+            query = select(func.count()).where(
                 encounters.c.status == EncounterStatus.SUBMITTED.value,
                 encounters.c.deleted_at.is_(None),
-                visible_condition(viewer, SCOPE_TEAM),
+                visible_condition(viewer, scope),
             )
-            .order_by(encounters.c.submitted_at, encounters.c.id)
-            .limit(limit)
+            return int(conn.execute(query).scalar() or 0)
+
+        return SubmissionCounts(int(unread or 0), awaiting(SCOPE_MINE), awaiting(SCOPE_TEAM))
+
+
+def awaiting_review(ctx: AppContext, viewer: Viewer, *, now: dt.datetime, limit: int = 50) -> list[EncounterSummary]:
+    """Submitted encounters the viewer may review, oldest submission first (a queue)."""
+    with ctx.engine.connect() as conn:
+        rows = encounters_from(
+            conn.execute(
+                select(encounters)
+                .where(
+                    encounters.c.status == EncounterStatus.SUBMITTED.value,
+                    encounters.c.deleted_at.is_(None),
+                    visible_condition(viewer, SCOPE_TEAM),
+                )
+                .order_by(encounters.c.submitted_at, encounters.c.id)
+                .limit(limit)
+            )
         )
-    )
+        return _summaries(ctx, conn, rows, now=now)

@@ -3,22 +3,25 @@
 Patient fields are encrypted before they reach the database; the NHS number
 is also kept as an HMAC blind index for exact-match search. Only the SHA-256
 of an invite token is stored; the token itself exists in the link alone.
+Each service (register, reissue, unlock) runs in its own transaction and
+writes its own audit event.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Connection, select, update
 
 from shared import audit
 from shared.clock import utcnow
-from shared.context import AppContext
+from shared.context import Actor, AppContext
 from shared.crypto.fields import BlindIndex, FieldCipher
 from shared.db.statuses import EncounterStatus
 from shared.db.tables import encounters, users
+from shared.encounters.encounter import Encounter, encounters_from, load_encounter
+from shared.encounters.errors import EncounterError
 from shared.encounters.identifiers import (
     InvalidIdentifier,
     normalize_email,
@@ -28,15 +31,12 @@ from shared.encounters.identifiers import (
     parse_date_of_birth,
 )
 from shared.ids import new_id, new_secret_token, token_hash
+from shared.notifications import outbox
 
 TABLE = "encounters"
 NHS_INDEX_PURPOSE = "nhs_number"
 MAX_REQUEST_NOTE = 1000
 CLOSED_STATUSES = (EncounterStatus.SUBMITTED, EncounterStatus.REVIEWED)
-
-
-class EncounterError(Exception):
-    """An action is not possible in the encounter's current state (message is for people)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,32 @@ class PatientDetails:
         )
 
 
+def patient_from_form(
+    *,
+    name: str,
+    date_of_birth: dt.date | None,
+    nhs_number: str,
+    phone: str,
+    email: str,
+    in_clinic: bool,
+) -> PatientDetails:
+    """The New request form, checked: the link must reach the patient (phone, email or in clinic).
+
+    Raises InvalidIdentifier with what to correct.
+    """
+    if not (phone.strip() or email.strip() or in_clinic):
+        raise InvalidIdentifier("Enter a UK mobile number or an email address, or tick the in-clinic box.")
+    if date_of_birth is None:
+        raise InvalidIdentifier("Enter the patient's date of birth.")
+    return PatientDetails.from_input(
+        name=name,
+        date_of_birth=date_of_birth.isoformat(),
+        nhs_number=nhs_number.strip() or None,
+        phone=phone.strip() or None,
+        email=email.strip() or None,
+    )
+
+
 @dataclass(frozen=True)
 class Invite:
     encounter_id: str
@@ -95,7 +121,7 @@ def validate_request_note(note: str | None) -> str | None:
     return note or None
 
 
-def derived_status(row: Any, now: dt.datetime | None = None) -> EncounterStatus:
+def derived_status(row: Encounter, now: dt.datetime | None = None) -> EncounterStatus:
     """What a clinician sees: the stored stage, unless the link is locked or has expired first."""
     stored = EncounterStatus(row.status)
     if stored in CLOSED_STATUSES:
@@ -107,7 +133,7 @@ def derived_status(row: Any, now: dt.datetime | None = None) -> EncounterStatus:
     return stored
 
 
-def decrypt_patient(cipher: FieldCipher, row: Any) -> PatientDetails:
+def decrypt_patient(cipher: FieldCipher, row: Encounter) -> PatientDetails:
     """Decrypt for display only; never log or store the result."""
 
     def field(column: str) -> str | None:
@@ -122,7 +148,7 @@ def decrypt_patient(cipher: FieldCipher, row: Any) -> PatientDetails:
     )
 
 
-def decrypt_request_note(cipher: FieldCipher, row: Any) -> str | None:
+def decrypt_request_note(cipher: FieldCipher, row: Encounter) -> str | None:
     return cipher.decrypt_optional(TABLE, "request_note", row.id, row.request_note)
 
 
@@ -151,8 +177,9 @@ def _issue_invite(
         )
     )
     link = invite_link(ctx.settings.patient_base_url, token)
-    ctx.notifier.invite_patient(
+    outbox.invite_patient(
         conn,
+        ctx.cipher,
         encounter_id=encounter_id,
         link=link,
         expires_text=invite_expiry_text(expires_at),
@@ -164,58 +191,58 @@ def _issue_invite(
 
 def register_encounter(
     ctx: AppContext,
-    conn: Connection,
+    actor: Actor,
     *,
-    clinician_id: str,
     patient: PatientDetails,
     request_note: str | None = None,
     lifetime_hours: int | None = None,
-    remote_addr: str | None = None,
 ) -> Invite:
-    """Create the encounter and its first invite, in the caller's transaction."""
-    clinician = conn.execute(select(users.c.id, users.c.team).where(users.c.id == clinician_id)).first()
-    if clinician is None:
-        raise EncounterError("The clinician account does not exist.")
+    """Create the encounter for the acting clinician and its first invite (queued to the patient)."""
     lifetime = _lifetime(ctx, lifetime_hours)
     note = validate_request_note(request_note)
-    encounter_id = new_id()
-    now = utcnow()
+    with ctx.engine.begin() as conn:
+        clinician = conn.execute(select(users.c.id, users.c.team).where(users.c.id == actor.user_id)).first()
+        if clinician is None:
+            raise EncounterError("The clinician account does not exist.")
+        encounter_id = new_id()
+        now = utcnow()
 
-    def enc(column: str, value: str | None) -> bytes | None:
-        return ctx.cipher.encrypt_optional(TABLE, column, encounter_id, value)
+        def enc(column: str, value: str | None) -> bytes | None:
+            return ctx.cipher.encrypt_optional(TABLE, column, encounter_id, value)
 
-    conn.execute(
-        encounters.insert().values(
-            id=encounter_id,
-            clinician_id=clinician_id,
-            team=clinician.team,
-            status=EncounterStatus.INVITED,
-            patient_name=enc("patient_name", patient.name),
-            date_of_birth=enc("date_of_birth", patient.date_of_birth.isoformat()),
-            nhs_number=enc("nhs_number", patient.nhs_number),
-            nhs_number_index=nhs_number_index(ctx.blind_index, patient.nhs_number) if patient.nhs_number else None,
-            phone=enc("phone", patient.phone),
-            email=enc("email", patient.email),
-            request_note=enc("request_note", note),
-            created_at=now,
-            updated_at=now,
+        conn.execute(
+            encounters.insert().values(
+                id=encounter_id,
+                clinician_id=actor.user_id,
+                team=clinician.team,
+                status=EncounterStatus.INVITED,
+                patient_name=enc("patient_name", patient.name),
+                date_of_birth=enc("date_of_birth", patient.date_of_birth.isoformat()),
+                nhs_number=enc("nhs_number", patient.nhs_number),
+                nhs_number_index=nhs_number_index(ctx.blind_index, patient.nhs_number) if patient.nhs_number else None,
+                phone=enc("phone", patient.phone),
+                email=enc("email", patient.email),
+                request_note=enc("request_note", note),
+                created_at=now,
+                updated_at=now,
+            )
         )
-    )
-    invite = _issue_invite(ctx, conn, encounter_id, lifetime, patient)
-    audit.record(
-        conn,
-        "encounter.created",
-        actor_type=audit.ACTOR_USER,
-        actor_id=clinician_id,
-        encounter_id=encounter_id,
-        remote_addr=remote_addr,
-        detail={"invite_expires_at": invite.expires_at.isoformat()},
-    )
+        invite = _issue_invite(ctx, conn, encounter_id, lifetime, patient)
+        audit.record(
+            conn,
+            "encounter.created",
+            actor_type=audit.ACTOR_USER,
+            actor_id=actor.user_id,
+            encounter_id=encounter_id,
+            remote_addr=actor.remote_addr,
+            detail={"invite_expires_at": invite.expires_at.isoformat()},
+        )
     return invite
 
 
-def _load_open(conn: Connection, encounter_id: str) -> Any:
-    row = conn.execute(select(encounters).where(encounters.c.id == encounter_id)).first()
+def load_open(conn: Connection, encounter_id: str) -> Encounter:
+    """The encounter, if its link may still change: it exists, is not deleted and the patient has not sent."""
+    row = load_encounter(conn, encounter_id)
     if row is None or row.deleted_at is not None:
         raise EncounterError("That encounter does not exist.")
     if row.status in CLOSED_STATUSES:
@@ -223,54 +250,52 @@ def _load_open(conn: Connection, encounter_id: str) -> Any:
     return row
 
 
-def reissue_invite(
-    ctx: AppContext,
-    conn: Connection,
-    encounter_id: str,
-    *,
-    actor_id: str,
-    lifetime_hours: int | None = None,
-    remote_addr: str | None = None,
-) -> Invite:
+def reissue_invite(ctx: AppContext, encounter_id: str, *, actor: Actor, lifetime_hours: int | None = None) -> Invite:
     """New token (the old link stops working), fresh expiry, lock cleared; its audit event starts the count of
-    wrong dates of birth again (shared.encounters.journey.wrong_dates_in_a_row)."""
-    row = _load_open(conn, encounter_id)
-    invite = _issue_invite(ctx, conn, encounter_id, _lifetime(ctx, lifetime_hours), decrypt_patient(ctx.cipher, row))
-    audit.record(
-        conn,
-        "invite.reissued",
-        actor_type=audit.ACTOR_USER,
-        actor_id=actor_id,
-        encounter_id=encounter_id,
-        remote_addr=remote_addr,
-        detail={"invite_expires_at": invite.expires_at.isoformat(), "was_locked": row.locked_at is not None},
-    )
+    wrong dates of birth again (shared.encounters.verification.wrong_dates_in_a_row)."""
+    with ctx.engine.begin() as conn:
+        row = load_open(conn, encounter_id)
+        lifetime = _lifetime(ctx, lifetime_hours)
+        invite = _issue_invite(ctx, conn, encounter_id, lifetime, decrypt_patient(ctx.cipher, row))
+        audit.record(
+            conn,
+            "invite.reissued",
+            actor_type=audit.ACTOR_USER,
+            actor_id=actor.user_id,
+            encounter_id=encounter_id,
+            remote_addr=actor.remote_addr,
+            detail={"invite_expires_at": invite.expires_at.isoformat(), "was_locked": row.locked_at is not None},
+        )
     return invite
 
 
-def unlock(
-    ctx: AppContext, conn: Connection, encounter_id: str, *, actor_id: str, remote_addr: str | None = None
-) -> None:
+def unlock(ctx: AppContext, encounter_id: str, *, actor: Actor) -> None:
     """Clear a date-of-birth lockout while keeping the same link; the audit event starts the count of wrong
-    dates again (shared.encounters.journey.wrong_dates_in_a_row)."""
-    _load_open(conn, encounter_id)
-    conn.execute(update(encounters).where(encounters.c.id == encounter_id).values(locked_at=None, updated_at=utcnow()))
-    audit.record(
-        conn,
-        "invite.unlocked",
-        actor_type=audit.ACTOR_USER,
-        actor_id=actor_id,
-        encounter_id=encounter_id,
-        remote_addr=remote_addr,
-    )
+    dates again (shared.encounters.verification.wrong_dates_in_a_row)."""
+    with ctx.engine.begin() as conn:
+        load_open(conn, encounter_id)
+        conn.execute(
+            update(encounters).where(encounters.c.id == encounter_id).values(locked_at=None, updated_at=utcnow())
+        )
+        audit.record(
+            conn,
+            "invite.unlocked",
+            actor_type=audit.ACTOR_USER,
+            actor_id=actor.user_id,
+            encounter_id=encounter_id,
+            remote_addr=actor.remote_addr,
+        )
 
 
-def find_by_nhs_number(ctx: AppContext, conn: Connection, nhs_number: str) -> list[Any]:
-    """Exact-match search through the blind index (raises InvalidIdentifier for a bad number)."""
-    digest = nhs_number_index(ctx.blind_index, nhs_number)
+def find_by_nhs_number(conn: Connection, blind_index: BlindIndex, nhs_number: str) -> list[Encounter]:
+    """Exact-match search through the blind index, newest first (raises InvalidIdentifier for a bad number).
+
+    Not limited to what anyone may see: `queries.search_by_nhs_number` is the search people use.
+    """
+    digest = nhs_number_index(blind_index, nhs_number)
     query = (
         select(encounters)
         .where(encounters.c.nhs_number_index == digest, encounters.c.deleted_at.is_(None))
         .order_by(encounters.c.created_at.desc())
     )
-    return list(conn.execute(query))
+    return encounters_from(conn.execute(query))

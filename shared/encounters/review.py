@@ -2,8 +2,10 @@
 
 Media become visible only once the patient pressed Send (encounter
 `submitted` or `reviewed`). Every URL handed out is time-limited
-(`ctx.store.url`) and every hand-out is audited, as are views, downloads of
-originals, reviews and deletions. Notes and reasons are stored encrypted.
+(`ctx.store.url`) and every hand-out is audited, as are views, refused
+openings, downloads of originals, reviews and deletions: each service runs
+in its own transaction with its audit event. Notes and reasons are stored
+encrypted.
 """
 
 from __future__ import annotations
@@ -12,15 +14,17 @@ import datetime as dt
 import mimetypes
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Row, select, update
 
 from shared import audit
-from shared.context import AppContext
+from shared.context import Actor, AppContext
 from shared.db.statuses import EncounterStatus, MediaKind, MediaStatus
 from shared.db.tables import consents, encounters, media, notifications, users
-from shared.encounters.requests import EncounterError
+from shared.encounters.consent import ConsentRecord
+from shared.encounters.encounter import Encounter, load_encounter
+from shared.encounters.errors import ReviewError
+from shared.encounters.queries import Viewer, visible_in
 
 REVIEWABLE = (EncounterStatus.SUBMITTED, EncounterStatus.REVIEWED)
 MAX_REVIEW_NOTE = 4000
@@ -29,36 +33,31 @@ THUMBNAIL_CONTENT_TYPE = "image/jpeg"
 EXTENSIONS = {"image/jpeg": ".jpg", "image/heic": ".heic", "image/heif": ".heif", "video/quicktime": ".mov"}
 
 
-class ReviewError(EncounterError):
-    """The review action is not possible (message is for people)."""
+def open_encounter(ctx: AppContext, viewer: Viewer, encounter_id: str, *, actor: Actor) -> Encounter | None:
+    """The encounter to review, if the viewer may see it; a refusal (unknown, deleted, not theirs) is audited."""
+    with ctx.engine.begin() as conn:
+        encounter = visible_in(conn, viewer, encounter_id)
+        if encounter is None:
+            audit.record(
+                conn,
+                "encounter.access_refused",
+                actor_type=audit.ACTOR_USER,
+                actor_id=actor.user_id,
+                encounter_id=encounter_id[:32],
+                remote_addr=actor.remote_addr,
+            )
+    return encounter
 
 
-@dataclass(frozen=True)
-class ConsentRecord:
-    text_version: str
-    share_with_care_team: bool
-    keep_in_record: bool
-    use_for_teaching: bool
-    answered_at: dt.datetime
-
-
-def consents_for(conn: Connection, encounter_id: str) -> list[ConsentRecord]:
+def consents_for(ctx: AppContext, encounter_id: str) -> list[ConsentRecord]:
     """Every answer the patient gave, newest first (a later row may withdraw optional consent)."""
-    rows = conn.execute(
-        select(consents)
-        .where(consents.c.encounter_id == encounter_id)
-        .order_by(consents.c.answered_at.desc(), consents.c.id)
-    )
-    return [
-        ConsentRecord(
-            row.text_version,
-            bool(row.share_with_care_team),
-            bool(row.keep_in_record),
-            bool(row.use_for_teaching),
-            row.answered_at,
-        )
-        for row in rows
-    ]
+    with ctx.engine.connect() as conn:
+        rows = conn.execute(
+            select(consents)
+            .where(consents.c.encounter_id == encounter_id)
+            .order_by(consents.c.answered_at.desc(), consents.c.id)
+        ).all()
+    return [ConsentRecord.from_row(row) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -101,23 +100,24 @@ class MediaItem:
         return f"mia-{self.encounter_id[:8]}-{self.id[:8]}-original{extension}"
 
 
-def media_visible(row: Any) -> bool:
+def media_visible(row: Encounter) -> bool:
     return row.deleted_at is None and row.status in REVIEWABLE
 
 
-def media_for(ctx: AppContext, conn: Connection, encounter_row: Any) -> list[MediaItem]:
+def media_for(ctx: AppContext, encounter: Encounter) -> list[MediaItem]:
     """The encounter's files in upload order, or none until the patient has sent them."""
-    if not media_visible(encounter_row):
+    if not media_visible(encounter):
         return []
-    rows = conn.execute(
-        select(media)
-        .where(media.c.encounter_id == encounter_row.id, media.c.deleted_at.is_(None))
-        .order_by(media.c.created_at, media.c.id)
-    )
+    with ctx.engine.connect() as conn:
+        rows = conn.execute(
+            select(media)
+            .where(media.c.encounter_id == encounter.id, media.c.deleted_at.is_(None))
+            .order_by(media.c.created_at, media.c.id)
+        ).all()
     return [_item(ctx, row) for row in rows]
 
 
-def _item(ctx: AppContext, row: Any) -> MediaItem:
+def _item(ctx: AppContext, row: Row) -> MediaItem:
     def decrypted(column: str) -> str | None:
         return ctx.cipher.decrypt_optional("media", column, row.id, getattr(row, column))
 
@@ -156,81 +156,76 @@ class MediaUrls:
 
 
 def issue_view_urls(
-    ctx: AppContext,
-    conn: Connection,
-    items: Sequence[MediaItem],
-    *,
-    actor_id: str,
-    now: dt.datetime,
-    remote_addr: str | None = None,
+    ctx: AppContext, items: Sequence[MediaItem], *, actor: Actor, now: dt.datetime
 ) -> dict[str, MediaUrls]:
     """URLs for the ready files, one audit event per file (the URL is the access)."""
     lifetime = ctx.settings.media_url_lifetime_seconds
     issued: dict[str, MediaUrls] = {}
-    for item in items:
-        if not item.is_ready or item.display_key is None:
-            continue
-        thumbnail = (
-            ctx.store.url(item.thumbnail_key, lifetime, content_type=THUMBNAIL_CONTENT_TYPE)
-            if item.thumbnail_key
-            else None
-        )
-        display = ctx.store.url(item.display_key, lifetime, content_type=item.display_content_type)
-        issued[item.id] = MediaUrls(item.id, thumbnail, display, now + dt.timedelta(seconds=lifetime))
-        audit.record(
-            conn,
-            "media.viewed",
-            actor_type=audit.ACTOR_USER,
-            actor_id=actor_id,
-            encounter_id=item.encounter_id,
-            media_id=item.id,
-            remote_addr=remote_addr,
-            detail={"renditions": ["thumbnail", "display"] if thumbnail else ["display"], "url_seconds": lifetime},
-        )
+    with ctx.engine.begin() as conn:
+        for item in items:
+            if not item.is_ready or item.display_key is None:
+                continue
+            thumbnail = (
+                ctx.store.url(item.thumbnail_key, lifetime, content_type=THUMBNAIL_CONTENT_TYPE)
+                if item.thumbnail_key
+                else None
+            )
+            display = ctx.store.url(item.display_key, lifetime, content_type=item.display_content_type)
+            issued[item.id] = MediaUrls(item.id, thumbnail, display, now + dt.timedelta(seconds=lifetime))
+            audit.record(
+                conn,
+                "media.viewed",
+                actor_type=audit.ACTOR_USER,
+                actor_id=actor.user_id,
+                encounter_id=item.encounter_id,
+                media_id=item.id,
+                remote_addr=actor.remote_addr,
+                detail={"renditions": ["thumbnail", "display"] if thumbnail else ["display"], "url_seconds": lifetime},
+            )
     return issued
 
 
-def issue_original_download(
-    ctx: AppContext, conn: Connection, item: MediaItem, *, actor_id: str, remote_addr: str | None = None
-) -> str:
+def issue_original_download(ctx: AppContext, item: MediaItem, *, actor: Actor) -> str:
     """A time-limited download URL for the file exactly as the patient sent it (audited)."""
     lifetime = ctx.settings.media_url_lifetime_seconds
     url = ctx.store.url(item.original_key, lifetime, download_name=item.download_name, content_type=item.content_type)
-    audit.record(
-        conn,
-        "media.original_downloaded",
-        actor_type=audit.ACTOR_USER,
-        actor_id=actor_id,
-        encounter_id=item.encounter_id,
-        media_id=item.id,
-        remote_addr=remote_addr,
-        detail={"url_seconds": lifetime, "bytes": item.original_size},
-    )
+    with ctx.engine.begin() as conn:
+        audit.record(
+            conn,
+            "media.original_downloaded",
+            actor_type=audit.ACTOR_USER,
+            actor_id=actor.user_id,
+            encounter_id=item.encounter_id,
+            media_id=item.id,
+            remote_addr=actor.remote_addr,
+            detail={"url_seconds": lifetime, "bytes": item.original_size},
+        )
     return url
 
 
-def record_encounter_view(conn: Connection, encounter_id: str, *, actor_id: str, remote_addr: str | None) -> None:
-    audit.record(
-        conn,
-        "encounter.viewed",
-        actor_type=audit.ACTOR_USER,
-        actor_id=actor_id,
-        encounter_id=encounter_id,
-        remote_addr=remote_addr,
-    )
+def record_view(ctx: AppContext, encounter_id: str, *, actor: Actor, now: dt.datetime) -> int:
+    """Audit that the clinician opened the encounter, and read its "files received" notices to them.
 
-
-def mark_notifications_read(conn: Connection, *, user_id: str, encounter_id: str, now: dt.datetime) -> int:
-    """Opening an encounter reads its 'files received' notices addressed to this clinician."""
-    result = conn.execute(
-        update(notifications)
-        .where(
-            notifications.c.user_id == user_id,
-            notifications.c.encounter_id == encounter_id,
-            notifications.c.read_at.is_(None),
+    Returns how many notices were read.
+    """
+    with ctx.engine.begin() as conn:
+        audit.record(
+            conn,
+            "encounter.viewed",
+            actor_type=audit.ACTOR_USER,
+            actor_id=actor.user_id,
+            encounter_id=encounter_id,
+            remote_addr=actor.remote_addr,
         )
-        .values(read_at=now)
-    )
+        result = conn.execute(
+            update(notifications)
+            .where(
+                notifications.c.user_id == actor.user_id,
+                notifications.c.encounter_id == encounter_id,
+                notifications.c.read_at.is_(None),
+            )
+            .values(read_at=now)
+        )
     return int(result.rowcount or 0)
 
 
@@ -243,49 +238,41 @@ def _clean_text(text: str | None, *, name: str, maximum: int) -> str:
     return cleaned
 
 
-def _load_for_change(conn: Connection, encounter_id: str) -> Any:
-    row = conn.execute(select(encounters).where(encounters.c.id == encounter_id).with_for_update()).first()
+def _load_for_change(conn: Connection, encounter_id: str) -> Encounter:
+    row = load_encounter(conn, encounter_id, lock=True)
     if row is None or row.deleted_at is not None:
         raise ReviewError("That encounter does not exist.")
     return row
 
 
-def mark_reviewed(
-    ctx: AppContext,
-    conn: Connection,
-    encounter_id: str,
-    *,
-    actor_id: str,
-    note: str,
-    now: dt.datetime,
-    remote_addr: str | None = None,
-) -> None:
+def mark_reviewed(ctx: AppContext, encounter_id: str, *, actor: Actor, note: str, now: dt.datetime) -> None:
     """Record that the submission was reviewed, with the clinician's note (encrypted)."""
     text = _clean_text(note, name="clinical note", maximum=MAX_REVIEW_NOTE)
-    row = _load_for_change(conn, encounter_id)
-    if row.status == EncounterStatus.REVIEWED:
-        raise ReviewError("This encounter has already been marked as reviewed.")
-    if row.status != EncounterStatus.SUBMITTED:
-        raise ReviewError("The patient has not sent their files yet, so there is nothing to review.")
-    conn.execute(
-        update(encounters)
-        .where(encounters.c.id == encounter_id, encounters.c.status == EncounterStatus.SUBMITTED.value)
-        .values(
-            status=EncounterStatus.REVIEWED,
-            reviewed_at=now,
-            reviewed_by=actor_id,
-            review_note=ctx.cipher.encrypt("encounters", "review_note", encounter_id, text),
-            updated_at=now,
+    with ctx.engine.begin() as conn:
+        row = _load_for_change(conn, encounter_id)
+        if row.status == EncounterStatus.REVIEWED:
+            raise ReviewError("This encounter has already been marked as reviewed.")
+        if row.status != EncounterStatus.SUBMITTED:
+            raise ReviewError("The patient has not sent their files yet, so there is nothing to review.")
+        conn.execute(
+            update(encounters)
+            .where(encounters.c.id == encounter_id, encounters.c.status == EncounterStatus.SUBMITTED.value)
+            .values(
+                status=EncounterStatus.REVIEWED,
+                reviewed_at=now,
+                reviewed_by=actor.user_id,
+                review_note=ctx.cipher.encrypt("encounters", "review_note", encounter_id, text),
+                updated_at=now,
+            )
         )
-    )
-    audit.record(
-        conn,
-        "encounter.reviewed",
-        actor_type=audit.ACTOR_USER,
-        actor_id=actor_id,
-        encounter_id=encounter_id,
-        remote_addr=remote_addr,
-    )
+        audit.record(
+            conn,
+            "encounter.reviewed",
+            actor_type=audit.ACTOR_USER,
+            actor_id=actor.user_id,
+            encounter_id=encounter_id,
+            remote_addr=actor.remote_addr,
+        )
 
 
 @dataclass(frozen=True)
@@ -295,81 +282,68 @@ class ReviewRecord:
     note: str | None
 
 
-def review_record(ctx: AppContext, conn: Connection, row: Any) -> ReviewRecord | None:
-    if row.reviewed_at is None:
+def review_record(ctx: AppContext, encounter: Encounter) -> ReviewRecord | None:
+    """Who reviewed the encounter, when, and their note (decrypted for display); None before a review."""
+    if encounter.reviewed_at is None:
         return None
-    name = conn.execute(select(users.c.display_name).where(users.c.id == row.reviewed_by)).scalar()
-    note = ctx.cipher.decrypt_optional("encounters", "review_note", row.id, row.review_note)
-    return ReviewRecord(row.reviewed_at, name or "—", note)
+    with ctx.engine.connect() as conn:
+        name = conn.execute(select(users.c.display_name).where(users.c.id == encounter.reviewed_by)).scalar()
+    note = ctx.cipher.decrypt_optional("encounters", "review_note", encounter.id, encounter.review_note)
+    return ReviewRecord(encounter.reviewed_at, name or "—", note)
 
 
 def delete_medium(
-    ctx: AppContext,
-    conn: Connection,
-    *,
-    encounter_id: str,
-    media_id: str,
-    actor_id: str,
-    reason: str,
-    now: dt.datetime,
-    remote_addr: str | None = None,
+    ctx: AppContext, *, encounter_id: str, media_id: str, actor: Actor, reason: str, now: dt.datetime
 ) -> None:
     """Hide one file from review for a stated reason (soft delete; the reason is encrypted)."""
     text = _clean_text(reason, name="reason for deleting", maximum=MAX_DELETE_REASON)
-    encounter = _load_for_change(conn, encounter_id)
-    if not media_visible(encounter):
-        raise ReviewError("The patient has not sent their files yet.")
-    deleted = conn.execute(
-        update(media)
-        .where(media.c.id == media_id, media.c.encounter_id == encounter_id, media.c.deleted_at.is_(None))
-        .values(
-            deleted_at=now,
-            deleted_by=actor_id,
-            delete_reason=ctx.cipher.encrypt("media", "delete_reason", media_id, text),
+    with ctx.engine.begin() as conn:
+        encounter = _load_for_change(conn, encounter_id)
+        if not media_visible(encounter):
+            raise ReviewError("The patient has not sent their files yet.")
+        deleted = conn.execute(
+            update(media)
+            .where(media.c.id == media_id, media.c.encounter_id == encounter_id, media.c.deleted_at.is_(None))
+            .values(
+                deleted_at=now,
+                deleted_by=actor.user_id,
+                delete_reason=ctx.cipher.encrypt("media", "delete_reason", media_id, text),
+            )
         )
-    )
-    if deleted.rowcount != 1:
-        raise ReviewError("That file does not exist or has already been deleted.")
-    audit.record(
-        conn,
-        "media.deleted",
-        actor_type=audit.ACTOR_USER,
-        actor_id=actor_id,
-        encounter_id=encounter_id,
-        media_id=media_id,
-        remote_addr=remote_addr,
-    )
+        if deleted.rowcount != 1:
+            raise ReviewError("That file does not exist or has already been deleted.")
+        audit.record(
+            conn,
+            "media.deleted",
+            actor_type=audit.ACTOR_USER,
+            actor_id=actor.user_id,
+            encounter_id=encounter_id,
+            media_id=media_id,
+            remote_addr=actor.remote_addr,
+        )
 
 
-def delete_encounter(
-    ctx: AppContext,
-    conn: Connection,
-    *,
-    encounter_id: str,
-    actor_id: str,
-    reason: str,
-    now: dt.datetime,
-    remote_addr: str | None = None,
-) -> None:
+def delete_encounter(ctx: AppContext, *, encounter_id: str, actor: Actor, reason: str, now: dt.datetime) -> None:
     """Withdraw a whole encounter for a stated reason: hidden from lists, its patient link stops working."""
     text = _clean_text(reason, name="reason for deleting", maximum=MAX_DELETE_REASON)
-    _load_for_change(conn, encounter_id)
-    conn.execute(
-        update(encounters)
-        .where(encounters.c.id == encounter_id)
-        .values(
-            deleted_at=now,
-            deleted_by=actor_id,
-            delete_reason=ctx.cipher.encrypt("encounters", "delete_reason", encounter_id, text),
-            invite_token_hash=None,
-            updated_at=now,
+    with ctx.engine.begin() as conn:
+        _load_for_change(conn, encounter_id)
+        conn.execute(
+            update(encounters)
+            .where(encounters.c.id == encounter_id)
+            .values(
+                deleted_at=now,
+                deleted_by=actor.user_id,
+                delete_reason=ctx.cipher.encrypt("encounters", "delete_reason", encounter_id, text),
+                invite_token_hash=None,
+                updated_at=now,
+            )
         )
-    )
-    audit.record(
-        conn,
-        "encounter.deleted",
-        actor_type=audit.ACTOR_USER,
-        actor_id=actor_id,
-        encounter_id=encounter_id,
-        remote_addr=remote_addr,
-    )
+        audit.record(
+            conn,
+            "encounter.deleted",
+            actor_type=audit.ACTOR_USER,
+            actor_id=actor.user_id,
+            encounter_id=encounter_id,
+            remote_addr=actor.remote_addr,
+        )

@@ -17,8 +17,10 @@ from shared.context import AppContext
 from shared.db.statuses import EncounterStatus, MediaKind, UploadStatus
 from shared.db.tables import encounters, uploads
 from shared.encounters.consent import consent_granted, latest_consent
+from shared.encounters.encounter import load_encounter
 from shared.encounters.errors import ConsentNeeded, NothingToSend, StillUploading
-from shared.encounters.journey import access_problem, advance, load_encounter
+from shared.encounters.journey import access_problem, advance
+from shared.notifications import outbox
 
 
 @dataclass(frozen=True)
@@ -99,8 +101,9 @@ def submit(ctx: AppContext, encounter_id: str, session_id: str, remote_addr: str
             )
         advance(conn, row, EncounterStatus.SUBMITTED, now)
         conn.execute(update(encounters).where(encounters.c.id == encounter_id).values(invite_token_hash=None))
-        ctx.notifier.notify_clinician(
+        outbox.notify_clinician(
             conn,
+            ctx.cipher,
             user_id=row.clinician_id,
             encounter_id=encounter_id,
             message=(

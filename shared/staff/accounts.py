@@ -1,7 +1,9 @@
-"""Staff accounts: creation with a one-time enrollment link.
+"""Staff accounts: creation with a one-time enrollment link, and looking accounts up.
 
 The portal finishes enrollment (password, TOTP). Only the SHA-256 of the
-enrollment token is stored.
+enrollment token is stored. `create_user` runs in its own transaction and
+audits itself; `reissue_enrollment` and `lookup_user_id` run in the
+caller's (an administrator's reset, a sign-in failure).
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Row, select, update
 
 from shared import audit
 from shared.clock import utcnow
+from shared.context import Actor, AppContext
 from shared.db.statuses import Role, UserStatus
 from shared.db.tables import users
 from shared.ids import new_id, new_secret_token, token_hash
@@ -34,6 +37,37 @@ class Enrollment:
     expires_at: dt.datetime
 
 
+@dataclass(frozen=True)
+class StaffRecord:
+    """A `users` row as administrators see it: no password hash, no TOTP secret."""
+
+    id: str
+    username: str
+    display_name: str
+    role: str
+    team: str | None
+    email: str | None
+    status: str
+    failed_attempts: int
+    locked_until: dt.datetime | None
+    last_login_at: dt.datetime | None
+
+    @classmethod
+    def from_row(cls, row: Row) -> StaffRecord:
+        return cls(
+            row.id,
+            row.username,
+            row.display_name,
+            row.role,
+            row.team,
+            row.email,
+            row.status,
+            row.failed_attempts,
+            row.locked_until,
+            row.last_login_at,
+        )
+
+
 def enrollment_link(portal_base_url: str, token: str) -> str:
     return f"{portal_base_url}/?enroll={token}"
 
@@ -50,17 +84,16 @@ def _new_enrollment(conn: Connection, user_id: str, portal_base_url: str) -> Enr
 
 
 def create_user(
-    conn: Connection,
+    ctx: AppContext,
     *,
-    portal_base_url: str,
     username: str,
     display_name: str,
     role: str,
     team: str | None = None,
     email: str | None = None,
-    actor_id: str | None = None,
+    actor: Actor | None = None,
 ) -> Enrollment:
-    """A pending account plus its one-time enrollment link."""
+    """A pending account plus its one-time enrollment link (actor None: the operator's command line)."""
     username = username.strip().lower()
     if not USERNAME_PATTERN.fullmatch(username):
         raise UserError("A username has 3 to 64 characters: lower-case letters, digits, '.', '_' or '-'.")
@@ -69,43 +102,64 @@ def create_user(
     display_name = " ".join(display_name.split())
     if not display_name or len(display_name) > 200:
         raise UserError("Enter the person's name (at most 200 characters).")
-    if conn.execute(select(users.c.id).where(users.c.username == username)).first():
-        raise UserError(f"The username {username!r} is already taken.")
-    user_id = new_id()
-    now = utcnow()
-    conn.execute(
-        users.insert().values(
-            id=user_id,
-            username=username,
-            display_name=display_name,
-            email=(email or "").strip() or None,
-            role=role,
-            team=(team or "").strip() or None,
-            status=UserStatus.PENDING,
-            created_at=now,
-            updated_at=now,
+    with ctx.engine.begin() as conn:
+        if conn.execute(select(users.c.id).where(users.c.username == username)).first():
+            raise UserError(f"The username {username!r} is already taken.")
+        user_id = new_id()
+        now = utcnow()
+        conn.execute(
+            users.insert().values(
+                id=user_id,
+                username=username,
+                display_name=display_name,
+                email=(email or "").strip() or None,
+                role=role,
+                team=(team or "").strip() or None,
+                status=UserStatus.PENDING,
+                created_at=now,
+                updated_at=now,
+            )
         )
-    )
-    audit.record(
-        conn,
-        "user.created",
-        actor_type=audit.ACTOR_USER if actor_id else audit.ACTOR_SYSTEM,
-        actor_id=actor_id,
-        detail={"user_id": user_id, "role": role},
-    )
-    return _new_enrollment(conn, user_id, portal_base_url)
+        audit.record(
+            conn,
+            "user.created",
+            actor_type=audit.ACTOR_USER if actor else audit.ACTOR_SYSTEM,
+            actor_id=actor.user_id if actor else None,
+            remote_addr=actor.remote_addr if actor else None,
+            detail={"user_id": user_id, "role": role},
+        )
+        return _new_enrollment(conn, user_id, ctx.settings.portal_base_url)
 
 
-def reissue_enrollment(conn: Connection, *, portal_base_url: str, user_id: str, actor_id: str | None) -> Enrollment:
-    """A fresh one-time link (e.g. after a TOTP reset); the old one stops working."""
+def reissue_enrollment(conn: Connection, *, portal_base_url: str, user_id: str, actor: Actor | None) -> Enrollment:
+    """A fresh one-time link (e.g. after a TOTP reset), in the caller's transaction; the old one stops working."""
     if conn.execute(select(users.c.id).where(users.c.id == user_id)).first() is None:
         raise UserError("That account does not exist.")
     enrollment = _new_enrollment(conn, user_id, portal_base_url)
     audit.record(
         conn,
         "user.enrollment_issued",
-        actor_type=audit.ACTOR_USER if actor_id else audit.ACTOR_SYSTEM,
-        actor_id=actor_id,
+        actor_type=audit.ACTOR_USER if actor else audit.ACTOR_SYSTEM,
+        actor_id=actor.user_id if actor else None,
+        remote_addr=actor.remote_addr if actor else None,
         detail={"user_id": user_id},
     )
     return enrollment
+
+
+def lookup_user_id(conn: Connection, username: str) -> str | None:
+    """The id of the account with this username (case and spaces around it ignored), in the caller's connection."""
+    return conn.execute(select(users.c.id).where(users.c.username == username.strip().lower())).scalar()
+
+
+def user_id_for(ctx: AppContext, username: str) -> str | None:
+    """The id of the account with this username, or None."""
+    with ctx.engine.connect() as conn:
+        return lookup_user_id(conn, username)
+
+
+def list_staff(ctx: AppContext) -> list[StaffRecord]:
+    """Every account, by role then username (for the administrators' Users page)."""
+    with ctx.engine.connect() as conn:
+        rows = conn.execute(select(users).order_by(users.c.role, users.c.username)).all()
+    return [StaffRecord.from_row(row) for row in rows]

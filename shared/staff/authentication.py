@@ -6,7 +6,9 @@ code: a portal session exists only once `verify_second_factor` accepted a
 code in that session. Failures of either factor count against the same
 account and get the same answer, so a caller cannot tell which was wrong.
 Logging out sets `users.sessions_valid_after`, which ends every session and
-every sign-in cookie issued before it, on the server.
+every sign-in cookie issued before it, on the server. Each service below
+runs in its own transaction with its audit events; `revoke_sessions` and
+`count_failure` run in the caller's (an administrator's change).
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, Row, or_, select, update
 
 from shared import audit
 from shared.context import AppContext
 from shared.db.statuses import UserStatus
-from shared.db.tables import users
+from shared.db.tables import audit_events, users
 from shared.staff import totp
+from shared.staff.accounts import StaffRecord, lookup_user_id
 from shared.staff.passwords import check_password
 
 TABLE = "users"
@@ -33,6 +36,9 @@ LOCKOUT = dt.timedelta(minutes=15)
 THROTTLE_FROM = 3  # failures before sign-in starts pausing briefly
 THROTTLE_BASE = dt.timedelta(seconds=30)
 COOKIE_ALGORITHM = "HS256"  # what streamlit-authenticator 0.4.2 signs its cookie with
+
+# streamlit-authenticator's credentials: {"usernames": {username: {"name", "email", "password", "roles", …}}}
+Credentials = dict[str, dict[str, dict[str, Any]]]
 
 SIGN_IN_FAILED = (
     "Sign-in failed. The username, password or code is not right, or sign-in to this account is paused "
@@ -56,7 +62,7 @@ class StaffUser:
     last_login_at: dt.datetime | None
 
     @classmethod
-    def from_row(cls, row: Any) -> StaffUser:
+    def from_row(cls, row: Row) -> StaffUser:
         return cls(row.id, row.username, row.display_name, row.role, row.team, row.email, row.last_login_at)
 
 
@@ -83,11 +89,11 @@ def pause_after(failures: int) -> dt.timedelta | None:
     return None
 
 
-def is_locked(row: Any, now: dt.datetime) -> bool:
+def is_locked(row: Row | StaffRecord, now: dt.datetime) -> bool:
     return row.locked_until is not None and row.locked_until > now
 
 
-def can_sign_in(row: Any, now: dt.datetime) -> bool:
+def can_sign_in(row: Row, now: dt.datetime) -> bool:
     return (
         row.status == UserStatus.ACTIVE
         and row.password_hash is not None
@@ -96,20 +102,21 @@ def can_sign_in(row: Any, now: dt.datetime) -> bool:
     )
 
 
-def authenticator_credentials(conn: Connection, now: dt.datetime) -> dict[str, dict[str, dict[str, Any]]]:
+def authenticator_credentials(ctx: AppContext, now: dt.datetime) -> Credentials:
     """The credentials dict streamlit-authenticator expects, from the users who may sign in now.
 
     Disabled, pending and paused accounts are left out, so their password
     is not even checked and they fail exactly like an unknown username.
     """
-    rows = conn.execute(
-        select(users).where(
-            users.c.status == UserStatus.ACTIVE,
-            users.c.password_hash.is_not(None),
-            users.c.totp_secret.is_not(None),
-            or_(users.c.locked_until.is_(None), users.c.locked_until <= now),
-        )
-    )
+    with ctx.engine.connect() as conn:
+        rows = conn.execute(
+            select(users).where(
+                users.c.status == UserStatus.ACTIVE,
+                users.c.password_hash.is_not(None),
+                users.c.totp_secret.is_not(None),
+                or_(users.c.locked_until.is_(None), users.c.locked_until <= now),
+            )
+        ).all()
     return {
         "usernames": {
             row.username: {
@@ -123,14 +130,13 @@ def authenticator_credentials(conn: Connection, now: dt.datetime) -> dict[str, d
     }
 
 
-def user_id_for(conn: Connection, username: str) -> str | None:
-    return conn.execute(select(users.c.id).where(users.c.username == username.strip().lower())).scalar()
-
-
-def record_failure(
+def count_failure(
     conn: Connection, user_id: str, *, factor: str, reason: str, now: dt.datetime, remote_addr: str | None = None
 ) -> int:
-    """Count one failed attempt against the account and pause it if due; returns the failure count."""
+    """Count one failed attempt against the account and pause it if due, in the caller's transaction.
+
+    Returns the failure count.
+    """
     conn.execute(
         update(users).where(users.c.id == user_id).values(failed_attempts=users.c.failed_attempts + 1, updated_at=now)
     )
@@ -157,55 +163,76 @@ def record_failure(
     return failures
 
 
+def record_failure(
+    ctx: AppContext, user_id: str, *, factor: str, reason: str, now: dt.datetime, remote_addr: str | None = None
+) -> int:
+    """Count one failed attempt against the account and pause it if due; returns the failure count."""
+    with ctx.engine.begin() as conn:
+        return count_failure(conn, user_id, factor=factor, reason=reason, now=now, remote_addr=remote_addr)
+
+
 def pause_seconds(pause: dt.timedelta | None) -> int:
     return int(pause.total_seconds()) if pause else 0
 
 
-def record_unavailable_account(conn: Connection, *, remote_addr: str | None = None) -> None:
-    """A password attempt for an unknown, disabled, pending or paused account.
+def record_password_failure(
+    ctx: AppContext, username: str | None, *, now: dt.datetime, remote_addr: str | None = None
+) -> str | None:
+    """A wrong password: counted against the account it names, if one exists; returns that account's id.
 
-    Spends the time a bcrypt check takes (so timing does not tell which) and
-    audits the attempt without the typed username, which may be a password.
+    For an unknown username (or none) the time a bcrypt check takes is spent
+    all the same, so timing does not tell which, and the attempt is audited
+    without the typed username, which may be a password.
     """
-    check_password("", _TIMING_HASH)  # bcrypt costs the same whatever the input
-    audit.record(
-        conn,
-        "auth.failed",
-        actor_type=audit.ACTOR_USER,
-        remote_addr=remote_addr,
-        detail={"factor": "password", "reason": "unknown_or_unavailable_account"},
-    )
-
-
-def verify_second_factor(
-    ctx: AppContext, conn: Connection, user_id: str, raw_code: str, *, now: dt.datetime, remote_addr: str | None = None
-) -> StaffSession | None:
-    """Accept a TOTP code once: a new session, or None (the failure is counted and audited)."""
-    row = conn.execute(select(users).where(users.c.id == user_id).with_for_update()).first()
-    if row is None or row.status != UserStatus.ACTIVE or row.totp_secret is None or is_locked(row, now):
+    with ctx.engine.begin() as conn:
+        user_id = lookup_user_id(conn, username) if username else None
+        if user_id:
+            count_failure(conn, user_id, factor="password", reason="wrong_password", now=now, remote_addr=remote_addr)
+            return user_id
+        check_password("", _TIMING_HASH)  # bcrypt costs the same whatever the input
         audit.record(
             conn,
             "auth.failed",
             actor_type=audit.ACTOR_USER,
-            actor_id=user_id,
             remote_addr=remote_addr,
-            detail={"factor": "totp", "reason": "paused" if row is not None and is_locked(row, now) else "unavailable"},
+            detail={"factor": "password", "reason": "unknown_or_unavailable_account"},
         )
         return None
-    secret = ctx.cipher.decrypt(TABLE, "totp_secret", row.id, row.totp_secret)
-    step = totp.matching_step(secret, raw_code, unix_time(now))
-    if step is None:
-        record_failure(conn, user_id, factor="totp", reason="wrong_code", now=now, remote_addr=remote_addr)
-        return None
-    accepted = conn.execute(
-        update(users)
-        .where(users.c.id == user_id, or_(users.c.totp_last_step.is_(None), users.c.totp_last_step < step))
-        .values(totp_last_step=step, failed_attempts=0, locked_until=None, last_login_at=now, updated_at=now)
-    )
-    if accepted.rowcount != 1:  # this code, or a later one, was already used
-        record_failure(conn, user_id, factor="totp", reason="replayed_code", now=now, remote_addr=remote_addr)
-        return None
-    audit.record(conn, "auth.signed_in", actor_type=audit.ACTOR_USER, actor_id=user_id, remote_addr=remote_addr)
+
+
+def verify_second_factor(
+    ctx: AppContext, user_id: str, raw_code: str, *, now: dt.datetime, remote_addr: str | None = None
+) -> StaffSession | None:
+    """Accept a TOTP code once: a new session, or None (the failure is counted and audited)."""
+    with ctx.engine.begin() as conn:
+        row = conn.execute(select(users).where(users.c.id == user_id).with_for_update()).first()
+        if row is None or row.status != UserStatus.ACTIVE or row.totp_secret is None or is_locked(row, now):
+            audit.record(
+                conn,
+                "auth.failed",
+                actor_type=audit.ACTOR_USER,
+                actor_id=user_id,
+                remote_addr=remote_addr,
+                detail={
+                    "factor": "totp",
+                    "reason": "paused" if row is not None and is_locked(row, now) else "unavailable",
+                },
+            )
+            return None
+        secret = ctx.cipher.decrypt(TABLE, "totp_secret", row.id, row.totp_secret)
+        step = totp.matching_step(secret, raw_code, unix_time(now))
+        if step is None:
+            count_failure(conn, user_id, factor="totp", reason="wrong_code", now=now, remote_addr=remote_addr)
+            return None
+        accepted = conn.execute(
+            update(users)
+            .where(users.c.id == user_id, or_(users.c.totp_last_step.is_(None), users.c.totp_last_step < step))
+            .values(totp_last_step=step, failed_attempts=0, locked_until=None, last_login_at=now, updated_at=now)
+        )
+        if accepted.rowcount != 1:  # this code, or a later one, was already used
+            count_failure(conn, user_id, factor="totp", reason="replayed_code", now=now, remote_addr=remote_addr)
+            return None
+        audit.record(conn, "auth.signed_in", actor_type=audit.ACTOR_USER, actor_id=user_id, remote_addr=remote_addr)
     return StaffSession(user_id=user_id, signed_in_at=now, last_seen=now)
 
 
@@ -215,38 +242,62 @@ class SessionCheck:
     ended_because: str | None = None  # "disabled", "revoked" or "idle"
 
 
-def check_session(conn: Connection, session: StaffSession, *, now: dt.datetime, idle: dt.timedelta) -> SessionCheck:
-    """Whether a portal session may go on, decided on the server at every page run."""
-    row = conn.execute(select(users).where(users.c.id == session.user_id)).first()
-    if row is None or row.status != UserStatus.ACTIVE:
-        return SessionCheck(None, "disabled")
-    if row.sessions_valid_after is not None and session.signed_in_at <= row.sessions_valid_after:
-        return SessionCheck(None, "revoked")
-    if now - session.last_seen > idle:
-        return SessionCheck(None, "idle")
-    return SessionCheck(StaffUser.from_row(row))
-
-
-def record_session_end(conn: Connection, user_id: str, reason: str, *, remote_addr: str | None = None) -> None:
-    audit.record(
-        conn,
-        "auth.session_ended",
-        actor_type=audit.ACTOR_USER,
-        actor_id=user_id,
-        remote_addr=remote_addr,
-        detail={"reason": reason},
-    )
+def check_session(
+    ctx: AppContext, session: StaffSession, *, now: dt.datetime, idle: dt.timedelta, remote_addr: str | None = None
+) -> SessionCheck:
+    """Whether a portal session may go on, decided on the server at every page run; an ending is audited."""
+    with ctx.engine.begin() as conn:
+        row = conn.execute(select(users).where(users.c.id == session.user_id)).first()
+        if row is None or row.status != UserStatus.ACTIVE:
+            check = SessionCheck(None, "disabled")
+        elif row.sessions_valid_after is not None and session.signed_in_at <= row.sessions_valid_after:
+            check = SessionCheck(None, "revoked")
+        elif now - session.last_seen > idle:
+            check = SessionCheck(None, "idle")
+        else:
+            return SessionCheck(StaffUser.from_row(row))
+        audit.record(
+            conn,
+            "auth.session_ended",
+            actor_type=audit.ACTOR_USER,
+            actor_id=session.user_id,
+            remote_addr=remote_addr,
+            detail={"reason": check.ended_because},
+        )
+    return check
 
 
 def revoke_sessions(conn: Connection, user_id: str, now: dt.datetime) -> None:
-    """End every session and sign-in cookie of the account issued up to now."""
+    """End every session and sign-in cookie of the account issued up to now (in the caller's transaction)."""
     conn.execute(update(users).where(users.c.id == user_id).values(sessions_valid_after=now, updated_at=now))
 
 
-def sign_out(conn: Connection, user_id: str, *, now: dt.datetime, remote_addr: str | None = None) -> None:
+def sign_out(ctx: AppContext, user_id: str, *, now: dt.datetime, remote_addr: str | None = None) -> None:
     """Logout ends the session on the server: old cookies and other tabs stop granting anything."""
-    revoke_sessions(conn, user_id, now)
-    audit.record(conn, "auth.signed_out", actor_type=audit.ACTOR_USER, actor_id=user_id, remote_addr=remote_addr)
+    with ctx.engine.begin() as conn:
+        revoke_sessions(conn, user_id, now)
+        audit.record(conn, "auth.signed_out", actor_type=audit.ACTOR_USER, actor_id=user_id, remote_addr=remote_addr)
+
+
+@dataclass(frozen=True)
+class SignInEvent:
+    """One line of a person's own sign-in history (My account)."""
+
+    occurred_at: dt.datetime
+    action: str
+    remote_addr: str | None
+
+
+def recent_sign_in_activity(ctx: AppContext, user_id: str, *, limit: int = 10) -> list[SignInEvent]:
+    """The account's latest `auth.*` events, newest first, so a person can spot a sign-in that was not them."""
+    with ctx.engine.connect() as conn:
+        rows = conn.execute(
+            select(audit_events.c.occurred_at, audit_events.c.action, audit_events.c.remote_addr)
+            .where(audit_events.c.actor_id == user_id, audit_events.c.action.startswith("auth.", autoescape=True))
+            .order_by(audit_events.c.occurred_at.desc(), audit_events.c.id.desc())
+            .limit(limit)
+        ).all()
+    return [SignInEvent(row.occurred_at, row.action, row.remote_addr) for row in rows]
 
 
 def _is_time(value: Any) -> bool:
@@ -284,15 +335,7 @@ def cookie_issued_at(token: Mapping[str, Any], cookie_hours: int) -> dt.datetime
         return None
 
 
-def cookie_allows_password_skip(
-    conn: Connection, token: Mapping[str, Any] | None, *, cookie_hours: int, now: dt.datetime
-) -> bool:
-    """Whether a signed sign-in cookie may stand in for the password (never for the code).
-
-    Refused when expired, when it claims a longer life than the policy, when
-    the account cannot sign in, or when it was issued before the account's
-    sessions were revoked (logout, password change, reset, disable).
-    """
+def _cookie_allows(conn: Connection, token: Mapping[str, Any] | None, *, cookie_hours: int, now: dt.datetime) -> bool:
     if not token or not isinstance(token.get("username"), str):
         return False
     issued_at = cookie_issued_at(token, cookie_hours)
@@ -305,3 +348,41 @@ def cookie_allows_password_skip(
     if row is None or not can_sign_in(row, now):
         return False
     return row.sessions_valid_after is None or issued_at > row.sessions_valid_after
+
+
+def cookie_allows_password_skip(
+    ctx: AppContext, token: Mapping[str, Any] | None, *, cookie_hours: int, now: dt.datetime
+) -> bool:
+    """Whether a signed sign-in cookie's claims may stand in for the password (never for the code).
+
+    Refused when expired, when it claims a longer life than the policy, when
+    the account cannot sign in, or when it was issued before the account's
+    sessions were revoked (logout, password change, reset, disable).
+    """
+    with ctx.engine.connect() as conn:
+        return _cookie_allows(conn, token, cookie_hours=cookie_hours, now=now)
+
+
+def accept_sign_in_cookie(
+    ctx: AppContext, raw: str | None, key: str, *, cookie_hours: int, now: dt.datetime, remote_addr: str | None = None
+) -> bool:
+    """Whether the browser's sign-in cookie spares the password in this session.
+
+    A cookie that does not verify (`sign_in_cookie_claims`) or that the rules
+    refuse (`cookie_allows_password_skip`) is audited as `auth.cookie_refused`;
+    no cookie at all is not an event.
+    """
+    if raw is None:
+        return False
+    claims = sign_in_cookie_claims(raw, key)
+    with ctx.engine.begin() as conn:
+        allowed = claims is not None and _cookie_allows(conn, claims, cookie_hours=cookie_hours, now=now)
+        if not allowed:
+            audit.record(
+                conn,
+                "auth.cookie_refused",
+                actor_type=audit.ACTOR_SYSTEM,
+                remote_addr=remote_addr,
+                detail={"reason": "not_verified" if claims is None else "not_allowed"},
+            )
+    return allowed

@@ -193,15 +193,9 @@ def test_cookie_skips_only_the_password_and_logout_ends_it_on_the_server(
 
 
 def test_enrollment_from_the_one_time_link(portal: PortalSetup, browser_context: BrowserContext) -> None:
-    with portal.ctx.engine.begin() as conn:
-        enrollment = create_user(
-            conn,
-            portal_base_url=portal.ctx.settings.portal_base_url,
-            username="nurse.kaur",
-            display_name="Sister Priya Kaur",
-            role="clinician",
-            team="Dermatology",
-        )
+    enrollment = create_user(
+        portal.ctx, username="nurse.kaur", display_name="Sister Priya Kaur", role="clinician", team="Dermatology"
+    )
     page = browser_context.new_page()
     page.goto(f"{portal.server.url}/?enroll={enrollment.token}")
     expect(page.get_by_text("Welcome, Sister Priya Kaur")).to_be_visible(timeout=WAIT_MS)

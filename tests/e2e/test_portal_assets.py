@@ -149,15 +149,9 @@ def test_sign_in_and_set_up_pages_load_nothing_from_elsewhere(
     icon = page.evaluate("() => document.querySelector(\"link[rel='shortcut icon']\").href")
     assert urlsplit(icon).netloc == urlsplit(servers.portal.url).netloc, icon  # the portal's own page icon
     assert page.request.get(icon).body() == (PROJECT_ROOT / "portal_ui" / "assets" / "portal-icon.png").read_bytes()
-    with servers.ctx.engine.begin() as conn:
-        enrollment = create_user(
-            conn,
-            portal_base_url=servers.ctx.settings.portal_base_url,
-            username="nurse.kaur",
-            display_name="Sister Priya Kaur",
-            role="clinician",
-            team="Dermatology",
-        )
+    enrollment = create_user(
+        servers.ctx, username="nurse.kaur", display_name="Sister Priya Kaur", role="clinician", team="Dermatology"
+    )
     page.goto(f"{servers.portal.url}/?enroll={enrollment.token}")
     expect(page.get_by_text("Welcome, Sister Priya Kaur")).to_be_visible(timeout=WAIT_MS)
     settle(page)

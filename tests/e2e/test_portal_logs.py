@@ -39,10 +39,7 @@ def test_streamlit_and_uvicorn_log_lines_are_redacted_json(browser: Browser, tmp
     environment = {"MIA_DATA_DIR": str(tmp_path / "var"), "MIA_LOG_LEVEL": "INFO"}
     ctx = build_context(load_settings(environment))
     migrate(ctx.engine)
-    with ctx.engine.begin() as conn:
-        enrollment = create_user(
-            conn, portal_base_url="http://portal", username="drnew", display_name="Dr New", role="clinician"
-        )
+    enrollment = create_user(ctx, username="drnew", display_name="Dr New", role="clinician")
     ctx.close()
     auth_cookie, xsrf_cookie = new_secret_token(), new_secret_token()
     server = PortalServer.start(environment, tmp_path / "portal.log")

@@ -9,11 +9,13 @@ from sqlalchemy import select, update
 
 from shared import audit
 from shared.clock import utcnow
-from shared.context import AppContext
+from shared.context import Actor, AppContext
 from shared.db.statuses import EncounterStatus
 from shared.db.tables import encounters, notifications
+from shared.encounters.encounter import load_encounter
+from shared.encounters.errors import EncounterError
 from shared.encounters.identifiers import InvalidIdentifier
-from shared.encounters.invites import current_invite, resend_invite
+from shared.encounters.invites import current_invite, invite_messages, resend_invite, show_link
 from shared.encounters.queries import (
     SCOPE_MINE,
     SCOPE_TEAM,
@@ -24,9 +26,8 @@ from shared.encounters.queries import (
     load_visible,
     search_by_nhs_number,
     submission_counts,
-    summarize,
 )
-from shared.encounters.requests import EncounterError, PatientDetails, derived_status, reissue_invite
+from shared.encounters.requests import PatientDetails, reissue_invite
 from shared.notifications.outbox import KIND_PATIENT_INVITE
 from tests.support.factories import PATIENT, make_clinician, make_encounter
 from tests.support.submissions import submit
@@ -55,18 +56,16 @@ def test_clinicians_see_their_own_and_their_teams_encounters_only(ctx: AppContex
     other_team = make_encounter(ctx, people["brown"]).encounter_id
     jones = Viewer(people["jones"], "Dermatology")
     now = utcnow()
-    with ctx.engine.connect() as conn:
-        team_rows, total = list_encounters(conn, jones, EncounterFilter(scope=SCOPE_TEAM), now=now)
-        mine_rows, _ = list_encounters(conn, jones, EncounterFilter(scope=SCOPE_MINE), now=now)
-        assert {r.id for r in team_rows} == {mine, colleague} and total == 2
-        assert [r.id for r in mine_rows] == [mine]
-        assert load_visible(conn, jones, colleague) is not None
-        assert load_visible(conn, jones, other_team) is None
-        solo = Viewer(people["solo"], None)
-        assert list_encounters(conn, solo, EncounterFilter(scope=SCOPE_TEAM), now=now) == ([], 0)
+    team_rows, total = list_encounters(ctx, jones, EncounterFilter(scope=SCOPE_TEAM), now=now)
+    mine_rows, _ = list_encounters(ctx, jones, EncounterFilter(scope=SCOPE_MINE), now=now)
+    assert {r.id for r in team_rows} == {mine, colleague} and total == 2
+    assert [r.id for r in mine_rows] == [mine]
+    assert load_visible(ctx, jones, colleague) is not None
+    assert load_visible(ctx, jones, other_team) is None
+    solo = Viewer(people["solo"], None)
+    assert list_encounters(ctx, solo, EncounterFilter(scope=SCOPE_TEAM), now=now) == ([], 0)
     set_row(ctx, colleague, deleted_at=now)
-    with ctx.engine.connect() as conn:
-        assert load_visible(conn, jones, colleague) is None
+    assert load_visible(ctx, jones, colleague) is None
 
 
 def test_status_filters_agree_with_the_status_clinicians_see(ctx: AppContext) -> None:
@@ -81,13 +80,12 @@ def test_status_filters_agree_with_the_status_clinicians_see(ctx: AppContext) ->
     set_row(ctx, ids[EncounterStatus.EXPIRED], status="opened", invite_expires_at=now - dt.timedelta(hours=1))
     set_row(ctx, ids[EncounterStatus.LOCKED], status="verified", locked_at=now)
     viewer = Viewer(clinician, "Dermatology")
-    with ctx.engine.connect() as conn:
-        for status, encounter_id in ids.items():
-            rows, _ = list_encounters(conn, viewer, EncounterFilter(statuses=(status,)), now=now)
-            assert [r.id for r in rows] == [encounter_id], status
-            assert derived_status(rows[0], now) == status
-        both = (EncounterStatus.SUBMITTED, EncounterStatus.LOCKED)
-        assert list_encounters(conn, viewer, EncounterFilter(statuses=both), now=now)[1] == 2
+    for status, encounter_id in ids.items():
+        rows, _ = list_encounters(ctx, viewer, EncounterFilter(statuses=(status,)), now=now)
+        assert [r.id for r in rows] == [encounter_id], status
+        assert rows[0].status == status  # the status a clinician sees (derived_status)
+    both = (EncounterStatus.SUBMITTED, EncounterStatus.LOCKED)
+    assert list_encounters(ctx, viewer, EncounterFilter(statuses=both), now=now)[1] == 2
 
 
 def test_date_filters_and_paging(ctx: AppContext) -> None:
@@ -98,12 +96,11 @@ def test_date_filters_and_paging(ctx: AppContext) -> None:
         set_row(ctx, encounter_id, created_at=base + dt.timedelta(days=days))
     viewer = Viewer(clinician, "Dermatology")
     now = utcnow()
-    with ctx.engine.connect() as conn:
-        flt = EncounterFilter(created_since=dt.datetime(2026, 3, 2), created_before=dt.datetime(2026, 3, 5))
-        rows, total = list_encounters(conn, viewer, flt, now=now)
-        assert total == 3 and [r.id for r in rows] == [made[3], made[2], made[1]]
-        page, total = list_encounters(conn, viewer, EncounterFilter(), now=now, limit=2, offset=2)
-        assert total == 5 and [r.id for r in page] == [made[2], made[1]]
+    flt = EncounterFilter(created_since=dt.datetime(2026, 3, 2), created_before=dt.datetime(2026, 3, 5))
+    rows, total = list_encounters(ctx, viewer, flt, now=now)
+    assert total == 3 and [r.id for r in rows] == [made[3], made[2], made[1]]
+    page, total = list_encounters(ctx, viewer, EncounterFilter(), now=now, limit=2, offset=2)
+    assert total == 5 and [r.id for r in page] == [made[2], made[1]]
 
 
 def test_nhs_number_search_finds_only_visible_encounters_and_audits_no_number(ctx: AppContext) -> None:
@@ -112,22 +109,23 @@ def test_nhs_number_search_finds_only_visible_encounters_and_audits_no_number(ct
     make_encounter(ctx, people["brown"])  # same patient, other team
     make_encounter(ctx, people["jones"], OTHER_PATIENT)
     viewer = Viewer(people["jones"], "Dermatology")
-    with ctx.engine.begin() as conn:
-        rows = search_by_nhs_number(ctx, conn, viewer, "943-476-5919", EncounterFilter(), now=utcnow())
-        assert [r.id for r in rows] == [mine]
-        with pytest.raises(InvalidIdentifier):
-            search_by_nhs_number(ctx, conn, viewer, "943 476 5918", EncounterFilter(), now=utcnow())
+    actor = Actor(people["jones"], "198.51.100.7")
+    rows = search_by_nhs_number(ctx, viewer, "943-476-5919", EncounterFilter(), actor=actor, now=utcnow())
+    assert [r.id for r in rows] == [mine]
+    with pytest.raises(InvalidIdentifier):
+        search_by_nhs_number(ctx, viewer, "943 476 5918", EncounterFilter(), actor=actor, now=utcnow())
+    again = search_by_nhs_number(ctx, viewer, "9434765919", EncounterFilter(), actor=actor, now=utcnow(), record=False)
+    assert [r.id for r in again] == [mine]
     with ctx.engine.connect() as conn:
         (event,) = audit.search(conn, action="encounter.searched")
     assert "9434765919" not in (event["detail"] or "") and '"results": 1' in event["detail"]
+    assert event["actor_id"] == people["jones"] and event["remote_addr"] == "198.51.100.7"
 
 
 def test_summaries_decrypt_for_display_and_count_files(ctx: AppContext) -> None:
     clinician = make_clinician(ctx)
     encounter_id = make_encounter(ctx, clinician).encounter_id
-    with ctx.engine.connect() as conn:
-        rows, _ = list_encounters(conn, Viewer(clinician, "Dermatology"), EncounterFilter(), now=utcnow())
-        (summary,) = summarize(ctx, conn, rows, now=utcnow())
+    (summary,), _ = list_encounters(ctx, Viewer(clinician, "Dermatology"), EncounterFilter(), now=utcnow())
     assert summary.id == encounter_id and summary.patient_name == PATIENT.name
     assert summary.nhs_number == "9434765919" and summary.clinician_name == "Dr drjones"
     assert (summary.media_count, summary.media_ready) == (0, 0)
@@ -141,25 +139,25 @@ def test_submission_counts_and_review_queue(ctx: AppContext) -> None:
     submit(ctx, first, people["jones"], at=utcnow() - dt.timedelta(hours=1))
     submit(ctx, second, people["smith"])
     viewer = Viewer(people["jones"], "Dermatology")
-    with ctx.engine.connect() as conn:
-        counts = submission_counts(conn, viewer)
-        assert (counts.new_for_me, counts.awaiting_mine, counts.awaiting_team) == (1, 1, 2)
-        assert [r.id for r in awaiting_review(conn, viewer)] == [first, second]  # oldest first
+    counts = submission_counts(ctx, viewer)
+    assert (counts.new_for_me, counts.awaiting_mine, counts.awaiting_team) == (1, 1, 2)
+    assert [r.id for r in awaiting_review(ctx, viewer, now=utcnow())] == [first, second]  # oldest first
 
 
 def test_resend_queues_the_same_live_link_and_reissue_kills_it(ctx: AppContext) -> None:
     clinician = make_clinician(ctx)
+    actor = Actor(clinician)
     invite = make_encounter(ctx, clinician)
     now = utcnow()
 
     def row():  # type: ignore[no-untyped-def]
         with ctx.engine.connect() as conn:
-            return conn.execute(select(encounters).where(encounters.c.id == invite.encounter_id)).one()
+            return load_encounter(conn, invite.encounter_id)
 
-    before = row()
-    with ctx.engine.begin() as conn:
-        assert current_invite(ctx, conn, before).link == invite.link
-        resent = resend_invite(ctx, conn, before, actor_id=clinician, now=now)
+    with ctx.engine.connect() as conn:
+        assert current_invite(ctx, conn, row()).link == invite.link
+    assert show_link(ctx, invite.encounter_id, actor=actor).link == invite.link
+    resent = resend_invite(ctx, invite.encounter_id, actor=actor, now=now)
     assert resent.link == invite.link
     with ctx.engine.connect() as conn:
         invites = conn.execute(
@@ -168,18 +166,27 @@ def test_resend_queues_the_same_live_link_and_reissue_kills_it(ctx: AppContext) 
             )
         ).all()
     assert len(invites) == 4  # SMS and email, twice
-    with ctx.engine.begin() as conn:
-        fresh = reissue_invite(ctx, conn, invite.encounter_id, actor_id=clinician)
-    after = row()
+    assert sorted(m.channel for m in invite_messages(ctx, invite.encounter_id)) == ["email", "email", "sms", "sms"]
+    fresh = reissue_invite(ctx, invite.encounter_id, actor=actor)
     with ctx.engine.connect() as conn:
-        assert current_invite(ctx, conn, after).link == fresh.link != invite.link
+        assert current_invite(ctx, conn, row()).link == fresh.link != invite.link
     set_row(ctx, invite.encounter_id, locked_at=now)
-    locked = row()
-    with pytest.raises(EncounterError, match="locked"), ctx.engine.begin() as conn:
-        resend_invite(ctx, conn, locked, actor_id=clinician, now=now)
+    with pytest.raises(EncounterError, match="locked"):
+        resend_invite(ctx, invite.encounter_id, actor=actor, now=now)
     set_row(ctx, invite.encounter_id, locked_at=None, invite_expires_at=now - dt.timedelta(minutes=1))
-    expired = row()
-    with pytest.raises(EncounterError, match="expired"), ctx.engine.begin() as conn:
-        resend_invite(ctx, conn, expired, actor_id=clinician, now=now)
+    with pytest.raises(EncounterError, match="expired"):
+        resend_invite(ctx, invite.encounter_id, actor=actor, now=now)
     with ctx.engine.connect() as conn:
         assert audit.search(conn, action="invite.resent", encounter_id=invite.encounter_id)
+        assert audit.search(conn, action="invite.shown", encounter_id=invite.encounter_id)
+
+
+def test_showing_a_link_no_longer_in_the_outbox_says_to_issue_a_new_one(ctx: AppContext) -> None:
+    clinician = make_clinician(ctx)
+    invite = make_encounter(ctx, clinician)
+    with ctx.engine.begin() as conn:
+        conn.execute(notifications.delete().where(notifications.c.encounter_id == invite.encounter_id))
+    with pytest.raises(EncounterError, match="no longer in the outbox"):
+        show_link(ctx, invite.encounter_id, actor=Actor(clinician))
+    with ctx.engine.connect() as conn:
+        assert not audit.search(conn, action="invite.shown")

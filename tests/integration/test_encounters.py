@@ -9,12 +9,13 @@ from sqlalchemy import Connection, select, text, update
 
 from shared import audit
 from shared.clock import utcnow
-from shared.context import AppContext
+from shared.context import Actor, AppContext
 from shared.crypto.fields import DecryptionError
 from shared.db.statuses import EncounterStatus
 from shared.db.tables import encounters, metadata
+from shared.encounters.encounter import Encounter, load_encounter
+from shared.encounters.errors import EncounterError
 from shared.encounters.requests import (
-    EncounterError,
     decrypt_patient,
     decrypt_request_note,
     derived_status,
@@ -24,6 +25,7 @@ from shared.encounters.requests import (
 )
 from shared.encounters.verification import MAX_DOB_FAILURES, wrong_dates_in_a_row
 from shared.ids import token_hash
+from shared.notifications import outbox
 from tests.support.factories import PATIENT, REQUEST_NOTE, make_clinician, make_encounter
 
 PLAINTEXTS = [
@@ -95,15 +97,17 @@ def test_reissue_kills_the_old_link_and_clears_a_lock(ctx: AppContext) -> None:
     with ctx.engine.begin() as conn:
         lock_by_wrong_dates(conn, invite.encounter_id)
         row = conn.execute(select(encounters)).one()
-        assert derived_status(row) == EncounterStatus.LOCKED
-        again = reissue_invite(ctx, conn, invite.encounter_id, actor_id=clinician)
+    assert derived_status(row) == EncounterStatus.LOCKED
+    again = reissue_invite(ctx, invite.encounter_id, actor=Actor(clinician))
+    with ctx.engine.connect() as conn:
         row = conn.execute(select(encounters)).one()
         assert wrong_dates_in_a_row(conn, invite.encounter_id) == 0
     assert again.token != invite.token
     assert row.invite_token_hash == token_hash(again.token) != token_hash(invite.token)
     assert row.locked_at is None
     assert derived_status(row) == EncounterStatus.INVITED
-    assert len(ctx.notifier.for_encounter(ctx.engine.connect(), invite.encounter_id)) == 4  # sms+email, twice
+    with ctx.engine.connect() as conn:
+        assert len(outbox.for_encounter(conn, ctx.cipher, invite.encounter_id)) == 4  # sms+email, twice
 
 
 def test_unlock_keeps_the_link(ctx: AppContext) -> None:
@@ -111,7 +115,8 @@ def test_unlock_keeps_the_link(ctx: AppContext) -> None:
     invite = make_encounter(ctx, clinician)
     with ctx.engine.begin() as conn:
         lock_by_wrong_dates(conn, invite.encounter_id)
-        unlock(ctx, conn, invite.encounter_id, actor_id=clinician)
+    unlock(ctx, invite.encounter_id, actor=Actor(clinician))
+    with ctx.engine.connect() as conn:
         row = conn.execute(select(encounters)).one()
         assert wrong_dates_in_a_row(conn, invite.encounter_id) == 0
     assert row.locked_at is None and row.invite_token_hash == token_hash(invite.token)
@@ -122,8 +127,8 @@ def test_submitted_encounter_cannot_be_reissued(ctx: AppContext) -> None:
     invite = make_encounter(ctx, clinician)
     with ctx.engine.begin() as conn:
         conn.execute(update(encounters).values(status=EncounterStatus.SUBMITTED, submitted_at=utcnow()))
-        with pytest.raises(EncounterError, match="already sent"):
-            reissue_invite(ctx, conn, invite.encounter_id, actor_id=clinician)
+    with pytest.raises(EncounterError, match="already sent"):
+        reissue_invite(ctx, invite.encounter_id, actor=Actor(clinician))
 
 
 def test_expiry_is_derived(ctx: AppContext) -> None:
@@ -141,6 +146,18 @@ def test_search_by_nhs_number_uses_the_blind_index(ctx: AppContext) -> None:
         ctx, clinician, patient=PATIENT.__class__.from_input(name="Other Person", date_of_birth="1990-01-01")
     )
     with ctx.engine.connect() as conn:
-        found = find_by_nhs_number(ctx, conn, "9434765919")
+        found = find_by_nhs_number(conn, ctx.blind_index, "9434765919")
         assert [row.id for row in found] == [wanted.encounter_id]
-        assert find_by_nhs_number(ctx, conn, "401 023 2137") == []
+        assert find_by_nhs_number(conn, ctx.blind_index, "401 023 2137") == []
+
+
+def test_a_row_becomes_an_encounter_with_every_column(ctx: AppContext) -> None:
+    invite = make_encounter(ctx, make_clinician(ctx))
+    with ctx.engine.connect() as conn:
+        row = conn.execute(select(encounters).where(encounters.c.id == invite.encounter_id)).one()
+        encounter = load_encounter(conn, invite.encounter_id)
+        assert load_encounter(conn, "0" * 32) is None
+    assert isinstance(encounter, Encounter)
+    assert {column.name for column in encounters.columns} == set(Encounter.__dataclass_fields__)
+    assert all(getattr(encounter, name) == value for name, value in row._mapping.items())
+    assert decrypt_patient(ctx.cipher, encounter) == PATIENT

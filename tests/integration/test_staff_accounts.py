@@ -9,10 +9,10 @@ from sqlalchemy import select, update
 
 from shared import audit
 from shared.clock import utcnow
-from shared.context import AppContext
+from shared.context import Actor, AppContext
 from shared.db.tables import users
 from shared.staff import account_admin, authentication, totp
-from shared.staff.accounts import create_user
+from shared.staff.accounts import StaffRecord, create_user, list_staff, user_id_for
 from shared.staff.authentication import StaffSession, unix_time
 from shared.staff.enrollment import EnrollmentError, complete_enrollment, find_pending_enrollment
 from shared.staff.passwords import PasswordError, check_password, hash_password
@@ -25,27 +25,22 @@ def row_of(ctx: AppContext, user_id: str):  # type: ignore[no-untyped-def]
 
 
 def enroll(ctx: AppContext, token: str, secret: str, code: str, moment: dt.datetime) -> str:
-    with ctx.engine.begin() as conn:
-        return complete_enrollment(
-            ctx,
-            conn,
-            token=token,
-            password_hash=hash_password("walnut tractor velvet", rounds=4),
-            secret=secret,
-            code=code,
-            now=moment,
-        )
+    return complete_enrollment(
+        ctx,
+        token=token,
+        password_hash=hash_password("walnut tractor velvet", rounds=4),
+        secret=secret,
+        code=code,
+        now=moment,
+    )
 
 
 def test_enrollment_activates_the_account_once_the_app_works_and_uses_up_the_link(ctx: AppContext) -> None:
-    with ctx.engine.begin() as conn:
-        enrollment = create_user(
-            conn, portal_base_url="http://portal", username="drjones", display_name="Dr Jones", role="clinician"
-        )
+    enrollment = create_user(ctx, username="drjones", display_name="Dr Jones", role="clinician")
     moment = utcnow()
-    with ctx.engine.connect() as conn:
-        assert find_pending_enrollment(conn, enrollment.token, moment).id == enrollment.user_id
-        assert find_pending_enrollment(conn, enrollment.token + "x", moment) is None
+    pending = find_pending_enrollment(ctx, enrollment.token, moment)
+    assert pending is not None and (pending.id, pending.username) == (enrollment.user_id, "drjones")
+    assert find_pending_enrollment(ctx, enrollment.token + "x", moment) is None
     secret = totp.new_secret()
     with pytest.raises(EnrollmentError, match="code is not right"):
         enroll(ctx, enrollment.token, secret, "000000", moment)
@@ -64,10 +59,7 @@ def test_enrollment_activates_the_account_once_the_app_works_and_uses_up_the_lin
 
 
 def test_an_expired_enrollment_link_does_nothing(ctx: AppContext) -> None:
-    with ctx.engine.begin() as conn:
-        enrollment = create_user(
-            conn, portal_base_url="http://portal", username="drjones", display_name="Dr Jones", role="clinician"
-        )
+    enrollment = create_user(ctx, username="drjones", display_name="Dr Jones", role="clinician")
     later = enrollment.expires_at + dt.timedelta(seconds=1)
     secret = totp.new_secret()
     with pytest.raises(EnrollmentError, match="not valid"):
@@ -77,44 +69,39 @@ def test_an_expired_enrollment_link_does_nothing(ctx: AppContext) -> None:
 def test_disabling_revokes_sessions_and_keeps_the_last_admin(ctx: AppContext) -> None:
     admin = make_staff(ctx, "admin1", role="admin")
     clinician = make_staff(ctx, "drjones")
+    by_admin = Actor(admin.user_id, "192.0.2.20")
     moment = utcnow()
     session = StaffSession(clinician.user_id, moment, moment)
-    with ctx.engine.begin() as conn:
-        account_admin.disable_user(conn, user_id=clinician.user_id, actor_id=admin.user_id, now=moment)
-    with ctx.engine.connect() as conn:
-        check = authentication.check_session(conn, session, now=moment, idle=dt.timedelta(minutes=30))
-        assert check.user is None
-        assert "drjones" not in authentication.authenticator_credentials(conn, moment)["usernames"]
-    with ctx.engine.begin() as conn:
-        assert (
-            account_admin.enable_user(conn, user_id=clinician.user_id, actor_id=admin.user_id, now=moment) == "active"
-        )
-    with pytest.raises(account_admin.AdminError, match="your own account"), ctx.engine.begin() as conn:
-        account_admin.disable_user(conn, user_id=admin.user_id, actor_id=admin.user_id, now=moment)
+    account_admin.disable_user(ctx, clinician.user_id, actor=by_admin, now=moment)
+    check = authentication.check_session(ctx, session, now=moment, idle=dt.timedelta(minutes=30))
+    assert check.user is None
+    assert "drjones" not in authentication.authenticator_credentials(ctx, moment)["usernames"]
+    assert account_admin.enable_user(ctx, clinician.user_id, actor=by_admin, now=moment) == "active"
+    with pytest.raises(account_admin.AdminError, match="your own account"):
+        account_admin.disable_user(ctx, admin.user_id, actor=by_admin, now=moment)
     other_admin = make_staff(ctx, "admin2", role="admin")
-    with ctx.engine.begin() as conn:  # two admins: one may disable the other...
-        account_admin.disable_user(conn, user_id=other_admin.user_id, actor_id=admin.user_id, now=moment)
+    account_admin.disable_user(ctx, other_admin.user_id, actor=by_admin, now=moment)  # two admins: one may...
     with ctx.engine.begin() as conn:
         conn.execute(update(users).where(users.c.id == other_admin.user_id).values(status="active"))
         conn.execute(update(users).where(users.c.id == admin.user_id).values(status="disabled"))
-    with pytest.raises(account_admin.AdminError, match="last active administrator"), ctx.engine.begin() as conn:
-        account_admin.disable_user(conn, user_id=other_admin.user_id, actor_id=admin.user_id, now=moment)
+    with pytest.raises(account_admin.AdminError, match="last active administrator"):
+        account_admin.disable_user(ctx, other_admin.user_id, actor=by_admin, now=moment)
+    with ctx.engine.connect() as conn:
+        disabled = audit.search(conn, action="user.disabled", actor_id=admin.user_id)
+    assert len(disabled) == 2 and {e["remote_addr"] for e in disabled} == {"192.0.2.20"}
 
 
 def test_reset_sign_in_forgets_password_and_app_and_issues_a_new_link(ctx: AppContext) -> None:
     admin = make_staff(ctx, "admin1", role="admin")
     clinician = make_staff(ctx, "drjones")
     moment = utcnow()
-    with ctx.engine.begin() as conn:
-        enrollment = account_admin.reset_sign_in(
-            conn, portal_base_url="http://portal", user_id=clinician.user_id, actor_id=admin.user_id, now=moment
-        )
+    enrollment = account_admin.reset_sign_in(ctx, clinician.user_id, actor=Actor(admin.user_id), now=moment)
     row = row_of(ctx, clinician.user_id)
     assert row.status == "pending" and row.password_hash is None and row.totp_secret is None
     assert row.sessions_valid_after == moment
-    assert enrollment.link.startswith("http://portal/?enroll=")
+    assert enrollment.link.startswith(f"{ctx.settings.portal_base_url}/?enroll=")
+    assert find_pending_enrollment(ctx, enrollment.token, moment) is not None
     with ctx.engine.connect() as conn:
-        assert find_pending_enrollment(conn, enrollment.token, moment) is not None
         assert {e["action"] for e in audit.search(conn, actor_id=admin.user_id)} >= {
             "user.sign_in_reset",
             "user.enrollment_issued",
@@ -125,32 +112,37 @@ def test_unlock_lifts_a_pause(ctx: AppContext) -> None:
     admin = make_staff(ctx, "admin1", role="admin")
     clinician = make_staff(ctx, "drjones")
     moment = utcnow()
-    with ctx.engine.begin() as conn:
-        for _ in range(authentication.MAX_FAILURES):
-            authentication.record_failure(conn, clinician.user_id, factor="totp", reason="wrong_code", now=moment)
+    for _ in range(authentication.MAX_FAILURES):
+        authentication.record_failure(ctx, clinician.user_id, factor="totp", reason="wrong_code", now=moment)
     assert authentication.is_locked(row_of(ctx, clinician.user_id), moment)
-    with ctx.engine.begin() as conn:
-        account_admin.unlock_user(conn, user_id=clinician.user_id, actor_id=admin.user_id, now=moment)
+    (listed,) = [record for record in list_staff(ctx) if record.id == clinician.user_id]
+    assert isinstance(listed, StaffRecord) and authentication.is_locked(listed, moment)
+    account_admin.unlock_user(ctx, clinician.user_id, actor=Actor(admin.user_id), now=moment)
     row = row_of(ctx, clinician.user_id)
     assert row.failed_attempts == 0 and not authentication.is_locked(row, moment)
 
 
 def test_changing_password_checks_the_current_one_and_signs_out_everywhere(ctx: AppContext) -> None:
     clinician = make_staff(ctx, "drjones")
+    me = Actor(clinician.user_id)
     moment = utcnow()
-    with pytest.raises(PasswordError, match="too short"), ctx.engine.begin() as conn:
+    with pytest.raises(PasswordError, match="too short"):
         account_admin.change_password(
-            conn, user_id=clinician.user_id, current=clinician.password, new="short", repeated="short", now=moment
+            ctx, actor=me, current=clinician.password, new="short", repeated="short", now=moment
         )
     new = "walnut tractor velvet"
-    with ctx.engine.begin() as conn:
-        assert not account_admin.change_password(
-            conn, user_id=clinician.user_id, current="wrong password", new=new, repeated=new, now=moment, rounds=4
-        )
+    assert not account_admin.change_password(
+        ctx, actor=me, current="wrong password", new=new, repeated=new, now=moment, rounds=4
+    )
     assert row_of(ctx, clinician.user_id).failed_attempts == 1  # the wrong guess counted and was kept
-    with ctx.engine.begin() as conn:
-        assert account_admin.change_password(
-            conn, user_id=clinician.user_id, current=clinician.password, new=new, repeated=new, now=moment, rounds=4
-        )
+    assert account_admin.change_password(
+        ctx, actor=me, current=clinician.password, new=new, repeated=new, now=moment, rounds=4
+    )
     row = row_of(ctx, clinician.user_id)
     assert check_password(new, row.password_hash) and row.sessions_valid_after == moment
+
+
+def test_an_account_is_found_by_its_username(ctx: AppContext) -> None:
+    clinician = make_staff(ctx, "drjones")
+    assert user_id_for(ctx, " DrJones ") == clinician.user_id
+    assert user_id_for(ctx, "nobody") is None

@@ -13,6 +13,7 @@ from shared.clock import utcnow
 from shared.context import AppContext
 from shared.db.tables import users
 from shared.staff import authentication, totp
+from shared.staff.accounts import create_user
 from shared.staff.authentication import StaffSession, unix_time
 from tests.support.staff import StaffAccount, make_staff
 
@@ -25,8 +26,7 @@ def code_at(account: StaffAccount, moment: dt.datetime, offset: int = 0) -> str:
 
 
 def verify(ctx: AppContext, account: StaffAccount, code: str, moment: dt.datetime) -> StaffSession | None:
-    with ctx.engine.begin() as conn:
-        return authentication.verify_second_factor(ctx, conn, account.user_id, code, now=moment)
+    return authentication.verify_second_factor(ctx, account.user_id, code, now=moment)
 
 
 def user_row(ctx: AppContext, account: StaffAccount):  # type: ignore[no-untyped-def]
@@ -35,10 +35,7 @@ def user_row(ctx: AppContext, account: StaffAccount):  # type: ignore[no-untyped
 
 
 def fail_password(ctx: AppContext, account: StaffAccount, moment: dt.datetime) -> int:
-    with ctx.engine.begin() as conn:
-        return authentication.record_failure(
-            conn, account.user_id, factor="password", reason="wrong_password", now=moment
-        )
+    return authentication.record_failure(ctx, account.user_id, factor="password", reason="wrong_password", now=moment)
 
 
 def cookie_token(username: str, issued: dt.datetime, hours: int = COOKIE_HOURS) -> dict:
@@ -77,11 +74,9 @@ def test_failures_of_either_factor_pause_then_lock_the_account(ctx: AppContext) 
     # While paused, even the right code is refused and not counted.
     assert verify(ctx, account, code_at(account, moment), moment) is None
     assert user_row(ctx, account).failed_attempts == 3
-    with ctx.engine.connect() as conn:
-        assert account.username not in authentication.authenticator_credentials(conn, moment)["usernames"]
+    assert account.username not in authentication.authenticator_credentials(ctx, moment)["usernames"]
     later = moment + dt.timedelta(minutes=1)
-    with ctx.engine.connect() as conn:
-        assert account.username in authentication.authenticator_credentials(conn, later)["usernames"]
+    assert account.username in authentication.authenticator_credentials(ctx, later)["usernames"]
     fail_password(ctx, account, later)
     fail_password(ctx, account, later + dt.timedelta(minutes=2))  # fifth: locked for 15 minutes
     row = user_row(ctx, account)
@@ -98,12 +93,23 @@ def test_failures_of_either_factor_pause_then_lock_the_account(ctx: AppContext) 
 
 
 def test_unknown_accounts_cost_a_bcrypt_check_and_are_audited_without_the_name(ctx: AppContext) -> None:
-    with ctx.engine.begin() as conn:
-        authentication.record_unavailable_account(conn, remote_addr="192.0.2.7")
+    for username in ("nobody", None):
+        assert authentication.record_password_failure(ctx, username, now=utcnow(), remote_addr="192.0.2.7") is None
     with ctx.engine.connect() as conn:
-        (event,) = audit.search(conn, action="auth.failed")
-    assert event["actor_id"] is None and event["remote_addr"] == "192.0.2.7"
-    assert "unknown_or_unavailable_account" in event["detail"]
+        events = audit.search(conn, action="auth.failed")
+    assert len(events) == 2
+    for event in events:
+        assert event["actor_id"] is None and event["remote_addr"] == "192.0.2.7"
+        assert "unknown_or_unavailable_account" in event["detail"] and "nobody" not in event["detail"]
+
+
+def test_a_wrong_password_counts_against_the_account_it_names(ctx: AppContext) -> None:
+    account = make_staff(ctx, "drjones")
+    named = authentication.record_password_failure(ctx, "DrJones", now=utcnow(), remote_addr="192.0.2.8")
+    assert named == account.user_id and user_row(ctx, account).failed_attempts == 1
+    with ctx.engine.connect() as conn:
+        (event,) = audit.search(conn, action="auth.failed", actor_id=account.user_id)
+    assert '"reason": "wrong_password"' in event["detail"] and event["remote_addr"] == "192.0.2.8"
 
 
 def test_only_active_enrolled_unpaused_accounts_reach_the_password_check(ctx: AppContext) -> None:
@@ -111,10 +117,8 @@ def test_only_active_enrolled_unpaused_accounts_reach_the_password_check(ctx: Ap
     disabled = make_staff(ctx, "drsmith")
     with ctx.engine.begin() as conn:
         conn.execute(update(users).where(users.c.id == disabled.user_id).values(status="disabled"))
-        from shared.staff.accounts import create_user
-
-        create_user(conn, portal_base_url="http://portal", username="newbie", display_name="New", role="clinician")
-        credentials = authentication.authenticator_credentials(conn, utcnow())
+    create_user(ctx, username="newbie", display_name="New", role="clinician")
+    credentials = authentication.authenticator_credentials(ctx, utcnow())
     assert set(credentials["usernames"]) == {"drjones"}
     entry = credentials["usernames"]["drjones"]
     assert entry["password"].startswith("$2b$") and entry["roles"] == ["clinician"]
@@ -126,21 +130,25 @@ def test_a_session_ends_when_idle_revoked_or_disabled(ctx: AppContext) -> None:
     moment = utcnow()
     session = verify(ctx, account, code_at(account, moment), moment)
     assert session is not None
-    with ctx.engine.connect() as conn:
-        assert authentication.check_session(conn, session, now=moment, idle=IDLE).user.username == "drjones"  # type: ignore[union-attr]
-        idle = authentication.check_session(conn, session, now=moment + IDLE + dt.timedelta(seconds=1), idle=IDLE)
+    assert authentication.check_session(ctx, session, now=moment, idle=IDLE).user.username == "drjones"  # type: ignore[union-attr]
+    idle = authentication.check_session(
+        ctx, session, now=moment + IDLE + dt.timedelta(seconds=1), idle=IDLE, remote_addr="192.0.2.9"
+    )
     assert idle.user is None and idle.ended_because == "idle"
+    authentication.sign_out(ctx, account.user_id, now=moment + dt.timedelta(seconds=1))
+    revoked = authentication.check_session(ctx, session, now=moment + dt.timedelta(seconds=2), idle=IDLE)
+    assert revoked.user is None and revoked.ended_because == "revoked"
     with ctx.engine.begin() as conn:
-        authentication.sign_out(conn, account.user_id, now=moment + dt.timedelta(seconds=1))
-    with ctx.engine.connect() as conn:
-        revoked = authentication.check_session(conn, session, now=moment + dt.timedelta(seconds=2), idle=IDLE)
-        assert revoked.user is None and revoked.ended_because == "revoked"
         assert audit.search(conn, action="auth.signed_out", actor_id=account.user_id)
-    with ctx.engine.begin() as conn:
         conn.execute(update(users).where(users.c.id == account.user_id).values(status="disabled"))
     fresh = StaffSession(account.user_id, moment + dt.timedelta(seconds=3), moment + dt.timedelta(seconds=3))
-    with ctx.engine.connect() as conn:
-        assert authentication.check_session(conn, fresh, now=fresh.last_seen, idle=IDLE).ended_because == "disabled"
+    assert authentication.check_session(ctx, fresh, now=fresh.last_seen, idle=IDLE).ended_because == "disabled"
+    with ctx.engine.connect() as conn:  # each ending audited once, with its reason; a live session is not an event
+        ended = audit.search(conn, action="auth.session_ended", actor_id=account.user_id)
+    assert sorted(e["detail"] for e in ended) == sorted(
+        f'{{"reason": "{reason}"}}' for reason in ("idle", "revoked", "disabled")
+    )
+    assert "192.0.2.9" in {e["remote_addr"] for e in ended}
 
 
 def test_cookie_re_login_skips_only_the_password_and_dies_at_logout(ctx: AppContext) -> None:
@@ -148,19 +156,16 @@ def test_cookie_re_login_skips_only_the_password_and_dies_at_logout(ctx: AppCont
     issued = utcnow()  # after the account's enrollment, which revoked anything older
     moment = issued + dt.timedelta(hours=1)
     token = cookie_token(account.username, issued)
-    with ctx.engine.connect() as conn:
-        assert authentication.cookie_allows_password_skip(conn, token, cookie_hours=COOKIE_HOURS, now=moment)
-        older = cookie_token(account.username, issued - dt.timedelta(minutes=5))
-        assert not authentication.cookie_allows_password_skip(conn, older, cookie_hours=COOKIE_HOURS, now=moment)
+    assert authentication.cookie_allows_password_skip(ctx, token, cookie_hours=COOKIE_HOURS, now=moment)
+    older = cookie_token(account.username, issued - dt.timedelta(minutes=5))
+    assert not authentication.cookie_allows_password_skip(ctx, older, cookie_hours=COOKIE_HOURS, now=moment)
     # The cookie gives no session: a portal session exists only from verify_second_factor.
     # (tests/portal/test_sign_in.py: a session with authentication_status but no code sees nothing.)
-    with ctx.engine.begin() as conn:
-        authentication.sign_out(conn, account.user_id, now=moment)
-    with ctx.engine.connect() as conn:
-        assert not authentication.cookie_allows_password_skip(conn, token, cookie_hours=COOKIE_HOURS, now=moment)
-        newer = cookie_token(account.username, moment + dt.timedelta(seconds=1))
-        later = moment + dt.timedelta(seconds=2)
-        assert authentication.cookie_allows_password_skip(conn, newer, cookie_hours=COOKIE_HOURS, now=later)
+    authentication.sign_out(ctx, account.user_id, now=moment)
+    assert not authentication.cookie_allows_password_skip(ctx, token, cookie_hours=COOKIE_HOURS, now=moment)
+    newer = cookie_token(account.username, moment + dt.timedelta(seconds=1))
+    later = moment + dt.timedelta(seconds=2)
+    assert authentication.cookie_allows_password_skip(ctx, newer, cookie_hours=COOKIE_HOURS, now=later)
 
 
 @pytest.mark.parametrize(
@@ -181,8 +186,7 @@ def test_cookie_re_login_skips_only_the_password_and_dies_at_logout(ctx: AppCont
 )
 def test_malformed_expired_or_foreign_cookies_are_refused(sqlite_ctx: AppContext, token: dict | None) -> None:
     make_staff(sqlite_ctx, "drjones")
-    with sqlite_ctx.engine.connect() as conn:
-        assert not authentication.cookie_allows_password_skip(conn, token, cookie_hours=COOKIE_HOURS, now=utcnow())
+    assert not authentication.cookie_allows_password_skip(sqlite_ctx, token, cookie_hours=COOKIE_HOURS, now=utcnow())
 
 
 def test_cookie_signature_is_checked_with_the_configured_key(sqlite_ctx: AppContext) -> None:
@@ -228,3 +232,26 @@ def test_only_an_hs256_cookie_signed_with_our_key_verifies(sqlite_ctx: AppContex
     ]
     for token in refused:
         assert authentication.sign_in_cookie_claims(token, key) is None, token
+
+
+def test_a_sign_in_cookie_is_accepted_only_when_it_verifies_and_the_rules_allow_it(sqlite_ctx: AppContext) -> None:
+    """The portal's one call: a refusal (of either kind) is audited once; no cookie at all is no event."""
+    from portal_ui.auth_gate import cookie_key
+
+    account = make_staff(sqlite_ctx, "drjones")
+    key = cookie_key(sqlite_ctx)
+    moment = utcnow() + dt.timedelta(minutes=1)
+    genuine = jwt.encode(cookie_token(account.username, moment - dt.timedelta(seconds=30)), key, algorithm="HS256")
+    unknown = jwt.encode(cookie_token("nobody", moment), key, algorithm="HS256")
+
+    def accept(raw: str | None) -> bool:
+        return authentication.accept_sign_in_cookie(
+            sqlite_ctx, raw, key, cookie_hours=COOKIE_HOURS, now=moment, remote_addr="192.0.2.10"
+        )
+
+    assert accept(genuine) and not accept(None)
+    assert not accept("garbage") and not accept(unknown)
+    with sqlite_ctx.engine.connect() as conn:
+        refused = audit.search(conn, action="auth.cookie_refused")
+    assert sorted(e["detail"] for e in refused) == ['{"reason": "not_allowed"}', '{"reason": "not_verified"}']
+    assert {e["remote_addr"] for e in refused} == {"192.0.2.10"}

@@ -32,7 +32,7 @@ def fill_registration(at, **values: str) -> None:  # type: ignore[no-untyped-def
 def test_register_a_request_shows_the_link_and_qr_code(portal: AppContext) -> None:
     account = make_staff(portal, "drjones")
     at = sign_in(account)
-    open_page(at, "pages/register_encounter.py")
+    open_page(at, "register")
     fill_registration(at, name="Jane Doe", nhs="943 476 5918", phone="07700 900123")
     at.date_input[0].set_value(dt.date(1980, 4, 23))
     widget(at.text_area, "What to photograph or film (the patient sees this)").input("The mole on your back")
@@ -107,7 +107,7 @@ def test_review_page_shows_consent_gallery_and_records_the_review(portal: AppCon
     store_unprocessed(portal, encounter_id, failure_reason="This video could not be read.")
     submit(portal, encounter_id, account.user_id)
     at = sign_in(account)
-    open_page(at, "pages/review.py", encounter=encounter_id)
+    open_page(at, "review", encounter=encounter_id)
     page = texts(at)
     assert "Zebedee Quartermain" in page and "NHS number 943 476 5919" in page
     assert "Photos of the rash on your left forearm" in page
@@ -150,7 +150,7 @@ def test_review_page_manages_the_link_before_the_patient_sends(portal: AppContex
     account = make_staff(portal, "drjones")
     invite = make_encounter(portal, account.user_id)
     at = sign_in(account)
-    open_page(at, "pages/review.py", encounter=invite.encounter_id)
+    open_page(at, "review", encounter=invite.encounter_id)
     assert "has not sent anything yet" in texts(at)
     widget(at.button, "Show link and QR code").click().run()
     assert [c.value for c in at.code] == [invite.link]
@@ -175,7 +175,7 @@ def test_review_page_refuses_another_teams_encounter(portal: AppContext) -> None
     brown = make_staff(portal, "drbrown", team="Neurology")
     theirs = make_encounter(portal, brown.user_id).encounter_id
     at = sign_in(jones)
-    open_page(at, "pages/review.py", encounter=theirs)
+    open_page(at, "review", encounter=theirs)
     assert "not one you or your team registered" in texts(at)
     assert "Zebedee" not in texts(at) and not at.dataframe
     with portal.engine.connect() as conn:
@@ -186,10 +186,25 @@ def test_review_queue_lists_submissions_waiting(portal: AppContext) -> None:
     account = make_staff(portal, "drjones")
     encounter_id = make_encounter(portal, account.user_id).encounter_id
     at = sign_in(account)
-    open_page(at, "pages/review.py")
+    open_page(at, "review")
     assert "Nothing is waiting for review" in texts(at)
     submit(portal, encounter_id, account.user_id, at=utcnow() - dt.timedelta(minutes=5))
     at.run()
     assert "1 submission waiting" in texts(at)
     widget(at.button, "Open").click().run()
     assert "Zebedee Quartermain" in texts(at)
+
+
+def test_deleting_an_encounter_from_its_review_page_returns_to_the_list(sqlite_portal: AppContext) -> None:
+    account = make_staff(sqlite_portal, "drjones")
+    invite = make_encounter(sqlite_portal, account.user_id)
+    at = sign_in(account)
+    open_page(at, "review", encounter=invite.encounter_id)
+    widget(at.button, "Delete encounter").click().run()
+    assert "Enter the reason for deleting" in texts(at)  # the domain error, said on the page
+    widget(at.text_input, "Reason for deleting the encounter").input("Registered twice")
+    widget(at.button, "Delete encounter").click().run()
+    assert texts(at).splitlines()[0] == "Encounters" and "encounter" not in at.query_params
+    assert not at.dataframe and "No encounters match" in texts(at)
+    with sqlite_portal.engine.connect() as conn:
+        assert audit.search(conn, action="encounter.deleted", actor_id=account.user_id)

@@ -20,15 +20,9 @@ def enrollment_app(token: str):  # type: ignore[no-untyped-def]
 
 
 def test_enrollment_sets_password_and_authenticator_then_the_link_is_spent(portal: AppContext) -> None:
-    with portal.engine.begin() as conn:
-        enrollment = create_user(
-            conn,
-            portal_base_url=portal.settings.portal_base_url,
-            username="drjones",
-            display_name="Dr Ada Jones",
-            role="clinician",
-            team="Dermatology",
-        )
+    enrollment = create_user(
+        portal, username="drjones", display_name="Dr Ada Jones", role="clinician", team="Dermatology"
+    )
     at = enrollment_app(enrollment.token)
     assert "Welcome, **Dr Ada Jones**" in texts(at)
     for weak, says in [("Summer2024!!", "too easy to guess"), ("short", "too short")]:

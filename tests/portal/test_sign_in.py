@@ -4,27 +4,29 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 from sqlalchemy import select, update
 
 from portal_ui import navigation
-from portal_ui.auth_gate import SESSION_KEY
+from portal_ui.auth_gate import REQUESTED_KEY, RequestedPage
+from portal_ui.session import SESSION_KEY
 from shared import audit
 from shared.context import AppContext
 from shared.db.tables import users
 from shared.staff.authentication import MAX_FAILURES, SIGN_IN_FAILED
 from tests.support.factories import make_encounter
-from tests.support.portal import enter_code, enter_password, new_app, run_page_alone, sign_in, texts, widget
+from tests.support.portal import (
+    enter_code,
+    enter_password,
+    new_app,
+    open_page,
+    run_page_alone,
+    sign_in,
+    texts,
+    widget,
+)
 from tests.support.staff import StaffAccount, forget_used_codes, make_staff
 
-PAGES = [
-    "pages/encounters.py",
-    "pages/register_encounter.py",
-    "pages/review.py",
-    "pages/users.py",
-    "pages/audit.py",
-    "pages/account.py",
-]
+PAGES = [spec.key for spec in navigation.PAGES]
 
 
 def wrong_code(account: StaffAccount) -> str:
@@ -115,15 +117,18 @@ def test_authenticated_by_the_library_but_without_a_code_sees_nothing(portal: Ap
     assert "Enter your code" in texts(at) and "Encounters" not in texts(at)
     assert not [b for b in at.button if b.label == "Sign out"]
     library_state = {"authentication_status": True, "username": account.username, "name": "Dr Drjones"}
-    for path in PAGES:
-        with pytest.raises(ValueError, match="Could not find a navigation page"):
-            at.switch_page(path)  # not offered by the navigation
-        alone = run_page_alone(path, library_state, encounter=invite.encounter_id)
-        page = texts(alone)
-        assert "Sign in first" in page, path
-        assert "Zebedee" not in page and not alone.dataframe, path
-        url_path = next(spec.url_path for spec in navigation.PAGES if spec.path == path)
-        assert f"[Go to the sign-in page](./{url_path}?encounter={invite.encounter_id})" in page, path  # and back
+    for key in PAGES:
+        url_path = navigation.PAGES_BY_KEY[key].url_path
+        for opened in (
+            open_page(at, key, encounter=invite.encounter_id),  # in this session
+            run_page_alone(key, library_state, encounter=invite.encounter_id),  # its file run by itself
+        ):
+            page = texts(opened)
+            assert "Enter your code" in page, key  # the gate, at this address
+            assert "Zebedee" not in page and not opened.dataframe and not opened.metric, key
+            assert not [b for b in opened.button if b.label == "Sign out"], key
+            # and back here after the code: the page and its query are kept
+            assert opened.session_state[REQUESTED_KEY] == RequestedPage(url_path, {"encounter": [invite.encounter_id]})
 
 
 def test_sign_out_ends_the_session_on_the_server(sqlite_portal: AppContext) -> None:
@@ -132,15 +137,15 @@ def test_sign_out_ends_the_session_on_the_server(sqlite_portal: AppContext) -> N
     stolen = at.session_state[SESSION_KEY]
     widget(at.button, "Sign out").click().run()
     assert "You have signed out" in texts(at) and "Encounters" not in texts(at)
-    at.switch_page("portal_app.py").run()  # AppTest re-ran only the page (its gate refused); now the home
-    assert widget(at.text_input, "Username")
+    assert widget(at.text_input, "Username")  # the sign-in form
     # The same session record in another Streamlit session (another tab, a copied state) is refused too.
     other = new_app()
     other.session_state[SESSION_KEY] = stolen
     other.run()
     assert "You have been signed out" in texts(other) and "Encounters" not in texts(other)
-    alone = run_page_alone("pages/encounters.py", {SESSION_KEY: stolen})
-    assert "Sign in first" in texts(alone)
+    alone = run_page_alone("encounters", {SESSION_KEY: stolen})
+    assert "You have been signed out" in texts(alone) and "Encounters" not in texts(alone)
+    assert widget(alone.text_input, "Username") and not alone.dataframe
     with sqlite_portal.engine.connect() as conn:
         assert audit.search(conn, action="auth.signed_out", actor_id=account.user_id)
         assert audit.search(conn, action="auth.session_ended", actor_id=account.user_id)
@@ -159,7 +164,6 @@ def test_an_idle_session_ends(sqlite_portal: AppContext) -> None:
     assert "Encounters" not in texts(at)
     # Signing in again needs a fresh code (and the password, as the library state was cleared).
     forget_used_codes(sqlite_portal, account)
-    at.switch_page("portal_app.py").run()
     enter_password(at, account.username, account.password)
     enter_code(at, account.code())
     assert "Encounters" in texts(at)

@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from portal_ui.auth_gate import SESSION_KEY
+from portal_ui.session import SESSION_KEY
 from shared.context import AppContext
-from tests.support.portal import open_page, run_page_alone, sign_in, texts, widget
+from tests.support.portal import menu, open_page, run_page_alone, sign_in, texts, widget
 from tests.support.staff import make_staff
 from tests.support.usage_seed import seed_usage
 
@@ -77,9 +77,11 @@ def test_grouping_by_week(manager_page) -> None:  # type: ignore[no-untyped-def]
 def test_clinicians_and_admins_cannot_open_the_usage_page(sqlite_portal: AppContext) -> None:
     for role in ("clinician", "admin"):
         at = sign_in(make_staff(sqlite_portal, f"{role}2", role=role))
-        with pytest.raises(ValueError, match="Could not find a navigation page"):
-            open_page(at, "pages/usage.py")
-        alone = run_page_alone("pages/usage.py", {SESSION_KEY: at.session_state[SESSION_KEY]})
+        assert "usage" not in menu(at)
+        open_page(at, "usage")
+        assert "Your role does not give access to this page." in texts(at)
+        assert not at.dataframe and not at.metric
+        alone = run_page_alone("usage", {SESSION_KEY: at.session_state[SESSION_KEY]})
         assert "Your role does not give access to this page." in texts(alone)
         assert not alone.dataframe and not alone.metric
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.context import AppContext
+from shared.context import Actor, AppContext
 from shared.encounters.requests import Invite, PatientDetails, register_encounter
 from shared.staff.accounts import create_user
 
@@ -17,17 +17,8 @@ REQUEST_NOTE = "Photos of the rash on your left forearm, in daylight"
 
 
 def make_clinician(ctx: AppContext, username: str = "drjones", team: str = "Dermatology") -> str:
-    with ctx.engine.begin() as conn:
-        return create_user(
-            conn,
-            portal_base_url=ctx.settings.portal_base_url,
-            username=username,
-            display_name=f"Dr {username}",
-            role="clinician",
-            team=team,
-        ).user_id
+    return create_user(ctx, username=username, display_name=f"Dr {username}", role="clinician", team=team).user_id
 
 
 def make_encounter(ctx: AppContext, clinician_id: str, patient: PatientDetails = PATIENT) -> Invite:
-    with ctx.engine.begin() as conn:
-        return register_encounter(ctx, conn, clinician_id=clinician_id, patient=patient, request_note=REQUEST_NOTE)
+    return register_encounter(ctx, Actor(clinician_id), patient=patient, request_note=REQUEST_NOTE)

@@ -4,10 +4,10 @@ AppTest cannot render custom components, so streamlit-authenticator's cookie
 manager renders nothing and its cookie re-login never happens here (AppTest's
 `st.context.cookies` is a mock whose value does not verify: each AppTest
 session records one `auth.cookie_refused`); the cookie path is covered by
-the tests of `shared.staff_auth` and the Chromium tests. AppTest starts
-every run in Streamlit's pages-directory mode, so it runs a switched-to page
-on its own (without `portal_app.py`), and page tests also prove each page's
-own gate.
+the tests of `shared.staff.authentication` and the Chromium tests. AppTest
+starts every run in Streamlit's pages-directory mode, so a page's address
+runs its `pages/` file on its own, as a fresh server does; the file hands
+the run to `portal_app.main()`, so page tests also prove that hand-over.
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from streamlit.util import calc_hash
 
+from portal_ui import navigation
+from portal_ui.links import PAGES_KEY
 from shared.config.settings import PROJECT_ROOT, Settings
 from tests.support.staff import StaffAccount
 
@@ -73,21 +76,31 @@ def sign_in(account: StaffAccount, at: AppTest | None = None, code: str | None =
     return at
 
 
-def open_page(at: AppTest, path: str, **query: str) -> AppTest:
-    """Go to a page the navigation offers this session (AppTest refuses any other)."""
+def open_page(at: AppTest, page_key: str, **query: str) -> AppTest:
+    """Go to a portal page by its address (its url path), with `query`, as a link or the menu does.
+
+    AppTest.switch_page finds pages by file, and the portal's pages are
+    functions: st.navigation registers each under the hash of its url path,
+    the hash a browser's request for that address resolves to, so that is
+    the page this run asks for.
+    """
     at.query_params.clear()
     at.query_params.update(query)
-    return at.switch_page(path).run()
+    at._page_hash = calc_hash(navigation.PAGES_BY_KEY[page_key].url_path)
+    return at.run()
 
 
-def run_page_alone(path: str, session_state: dict[str, Any] | None = None, **query: str) -> AppTest:
-    """Run one pages/ file by itself, as Streamlit does for a first request to its address.
+def menu(at: AppTest) -> list[str]:
+    """The keys of the pages this session's navigation shows (hidden ones left out), in menu order."""
+    return [key for key, page in at.session_state[PAGES_KEY].items() if page.visibility == "visible"]
 
-    Nothing of portal_app.py runs, so whatever the page shows is decided by
-    its own gate alone.
+
+def run_page_alone(page_key: str, session_state: dict[str, Any] | None = None, **query: str) -> AppTest:
+    """A fresh session whose first request is a page's address: Streamlit runs that `pages/` file by itself.
+
+    Nothing of portal_app.py runs unless the page file hands over to it.
     """
-    at = AppTest.from_file(str(PROJECT_ROOT / path), default_timeout=TIMEOUT)
+    at = new_app()
     for key, value in (session_state or {}).items():
         at.session_state[key] = value
-    at.query_params.update(query)
-    return at.run()
+    return open_page(at, page_key, **query)

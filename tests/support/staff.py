@@ -42,27 +42,19 @@ def make_staff(
     display_name: str | None = None,
 ) -> StaffAccount:
     """An active account: enrolled with the previous step's code, so the current code is still unused."""
-    with ctx.engine.begin() as conn:
-        enrollment = create_user(
-            conn,
-            portal_base_url=ctx.settings.portal_base_url,
-            username=username,
-            display_name=display_name or f"Dr {username.capitalize()}",
-            role=role,
-            team=team,
-        )
+    enrollment = create_user(
+        ctx, username=username, display_name=display_name or f"Dr {username.capitalize()}", role=role, team=team
+    )
     secret = totp.new_secret()
     now = utcnow()
-    with ctx.engine.begin() as conn:
-        complete_enrollment(
-            ctx,
-            conn,
-            token=enrollment.token,
-            password_hash=hash_password(password, rounds=TEST_BCRYPT_ROUNDS),
-            secret=secret,
-            code=totp.code_for_step(secret, totp.current_step(unix_time(now)) - 1),
-            now=now - dt.timedelta(seconds=1),
-        )
+    complete_enrollment(
+        ctx,
+        token=enrollment.token,
+        password_hash=hash_password(password, rounds=TEST_BCRYPT_ROUNDS),
+        secret=secret,
+        code=totp.code_for_step(secret, totp.current_step(unix_time(now)) - 1),
+        now=now - dt.timedelta(seconds=1),
+    )
     return StaffAccount(enrollment.user_id, username, password, secret, role, team)
 
 

@@ -2,7 +2,7 @@
 
 The upload service (issue 3) is built in parallel and is not on this branch,
 so these helpers write what it writes, through the same tables, encryption
-and notifier: timestamps and status, a `consents` row, `media` rows, and the
+and outbox: timestamps and status, a `consents` row, `media` rows, and the
 clinician's "files received" notice.
 """
 
@@ -17,6 +17,7 @@ from shared.context import AppContext
 from shared.db.statuses import EncounterStatus, MediaKind, MediaStatus
 from shared.db.tables import consents, encounters, media
 from shared.ids import new_id
+from shared.notifications import outbox
 
 CONSENT_VERSION = "2026-11-v1"
 
@@ -120,8 +121,9 @@ def submit(ctx: AppContext, encounter_id: str, clinician_id: str, *, at: dt.date
             .where(encounters.c.id == encounter_id)
             .values(status=EncounterStatus.SUBMITTED, submitted_at=at, updated_at=at)
         )
-        ctx.notifier.notify_clinician(
+        outbox.notify_clinician(
             conn,
+            ctx.cipher,
             user_id=clinician_id,
             encounter_id=encounter_id,
             message="A patient has sent photos or videos for you to review.",

@@ -21,8 +21,9 @@ from shared.db import jobs
 from shared.db.statuses import MediaStatus, UploadStatus
 from shared.db.tables import encounters, media, uploads
 from shared.encounters.consent import consent_granted, latest_consent
+from shared.encounters.encounter import load_encounter
 from shared.encounters.errors import AlreadySent, ConsentNeeded, EncounterError, UploadBusy, UploadGone, UploadNotFound
-from shared.encounters.journey import access_problem, load_encounter
+from shared.encounters.journey import access_problem
 from shared.encounters.requests import CLOSED_STATUSES
 from shared.encounters.uploads.limits import UploadLimits
 from shared.ids import new_id

@@ -13,7 +13,7 @@ from sqlalchemy import event, select, update
 
 from shared import audit
 from shared.clock import utcnow
-from shared.context import AppContext
+from shared.context import Actor, AppContext
 from shared.db.statuses import EncounterStatus, UploadStatus
 from shared.db.tables import consents, encounters, notifications, patient_sessions, uploads
 from shared.encounters import verification
@@ -21,6 +21,7 @@ from shared.encounters.consent_text import CONSENT_TEXT_VERSION
 from shared.encounters.requests import reissue_invite, unlock
 from shared.encounters.verification import MAX_DOB_FAILURES, wrong_dates_in_a_row
 from shared.ids import new_secret_token, token_hash
+from shared.notifications import outbox
 from tests.integration.upload_service.conftest import PatientFactory
 from tests.support.factories import PATIENT, REQUEST_NOTE, make_clinician, make_encounter
 from tests.support.patient_client import PatientClient, form_field
@@ -103,8 +104,7 @@ async def test_five_wrong_dates_lock_the_link_across_sessions(
     assert response.status == 400 and "We could not confirm your details" in await response.text()
     events = actions(ctx, patient.encounter_id)
     assert events.count("patient.dob_failed") == MAX_DOB_FAILURES + 1 and events.count("patient.link_locked") == 1
-    with ctx.engine.begin() as conn:
-        unlock(ctx, conn, patient.encounter_id, actor_id=row.clinician_id)
+    unlock(ctx, patient.encounter_id, actor=Actor(row.clinician_id))
     assert wrong_dates(ctx, patient.encounter_id) == 0  # what the locked link took is not held against it
     await patient.verify()
 
@@ -116,8 +116,7 @@ async def test_unlock_and_reissue_start_the_count_again(
     clinician_id = encounter_row(ctx, patient.encounter_id).clinician_id
     for _ in range(MAX_DOB_FAILURES - 1):
         assert (await patient.submit_date(WRONG_DATE)).status == 400
-    with ctx.engine.begin() as conn:
-        unlock(ctx, conn, patient.encounter_id, actor_id=clinician_id)  # on a link that is not locked
+    unlock(ctx, patient.encounter_id, actor=Actor(clinician_id))  # on a link that is not locked
     assert wrong_dates(ctx, patient.encounter_id) == 0
     for _ in range(MAX_DOB_FAILURES - 1):
         assert (await patient.submit_date(WRONG_DATE)).status == 400
@@ -130,8 +129,7 @@ async def test_unlock_and_reissue_start_the_count_again(
     for _ in range(MAX_DOB_FAILURES):
         assert (await patient.submit_date(WRONG_DATE)).status == 400
     assert encounter_row(ctx, patient.encounter_id).locked_at is None  # an expired link does not lock
-    with ctx.engine.begin() as conn:
-        new_link = reissue_invite(ctx, conn, patient.encounter_id, actor_id=clinician_id)
+    new_link = reissue_invite(ctx, patient.encounter_id, actor=Actor(clinician_id))
     assert wrong_dates(ctx, patient.encounter_id) == 0
     phone = PatientClient(await aiohttp_client(page_client.server), new_link.token)
     for _ in range(MAX_DOB_FAILURES - 1):
@@ -353,7 +351,7 @@ async def test_send_submits_notifies_and_ends_the_link(new_page_patient: Patient
     with ctx.engine.connect() as conn:
         note = conn.execute(select(notifications).where(notifications.c.user_id == row.clinician_id)).one()
         statuses = dict(conn.execute(select(uploads.c.id, uploads.c.status)).all())
-        message = ctx.notifier.for_encounter(conn, patient.encounter_id)[0].body
+        message = outbox.for_encounter(conn, ctx.cipher, patient.encounter_id)[0].body
     assert message.startswith("Your patient has sent 1 photo for the request")
     assert note.kind == "submission_received"
     assert statuses[unfinished.rsplit("/", 1)[1]] == UploadStatus.TERMINATED
