@@ -1,4 +1,7 @@
-"""Object storage: one interface (`ObjectStore`), a filesystem and an S3 backend."""
+"""Object storage: one interface (`ObjectStore`), a filesystem and an S3 backend, an asyncio wrapper.
+
+Infrastructure: imports only `shared.config` and `shared.private_files`.
+"""
 
 from __future__ import annotations
 
