@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from shared.config.messaging import MessagingConfigError, MessagingSettings, load_messaging
 from shared.numbers import whole_number
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -68,6 +69,7 @@ class Settings:
     trust_proxy_headers: bool = False
     upload_min_bytes_per_second: int = 512
     min_free_bytes: int = GIB
+    messaging: MessagingSettings = field(default_factory=MessagingSettings)
 
     @property
     def is_production(self) -> bool:
@@ -238,4 +240,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         trust_proxy_headers=_boolean("MIA_TRUST_PROXY_HEADERS", get("MIA_TRUST_PROXY_HEADERS", "false")),
         upload_min_bytes_per_second=parse_size("MIA_UPLOAD_MIN_RATE", get("MIA_UPLOAD_MIN_RATE", "512")),
         min_free_bytes=parse_size("MIA_MIN_FREE_BYTES", get("MIA_MIN_FREE_BYTES", "1GiB")),
+        messaging=_messaging(get),
     )
+
+
+def _messaging(get: Callable[[str, str], str]) -> MessagingSettings:
+    try:
+        return load_messaging(get)
+    except MessagingConfigError as error:
+        raise ConfigError(str(error)) from None

@@ -57,6 +57,15 @@ class Role(StrEnum):
 
 
 class NotificationStatus(StrEnum):
-    PENDING = "pending"
-    SENT = "sent"
-    FAILED = "failed"
+    """Where an outbox message stands: queued → sending → sent → delivered, or failed (with a reason).
+
+    `not_configured`: no SMS or email service is set up, so it was never sent
+    (the portal offers the link and QR code instead).
+    """
+
+    PENDING = "pending"  # queued, or due to be tried again at `next_attempt_at`
+    SENDING = "sending"  # handed to the provider under a dispatcher's lease
+    SENT = "sent"  # accepted by the provider (its id stored)
+    DELIVERED = "delivered"  # the provider reported delivery
+    FAILED = "failed"  # permanently: `failure_reason` says why, in words a clinician can act on
+    NOT_CONFIGURED = "not_configured"

@@ -92,6 +92,8 @@ encounters = Table(
     Column("deleted_by", String(32), ForeignKey("users.id", name="fk_encounters_deleter"), nullable=True),
     Column("delete_reason", LargeBinary, nullable=True, info=ENCRYPTED),
     Column("updated_at", Timestamp, nullable=False),
+    Column("reminders_enabled", Boolean, nullable=False, server_default="1"),
+    Column("link_shown_at", Timestamp, nullable=True),
     Index("ix_encounters_clinician_created", "clinician_id", "created_at"),
     Index("ix_encounters_team_created", "team", "created_at"),
     Index("ix_encounters_nhs_number_index", "nhs_number_index"),
@@ -242,9 +244,29 @@ notifications = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("sent_at", Timestamp, nullable=True),
     Column("read_at", Timestamp, nullable=True),
+    Column("provider", String(16), nullable=True),
+    Column("provider_id", String(100), nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", Timestamp, nullable=True),
+    Column("next_attempt_at", Timestamp, nullable=True),
+    Column("failure_reason", String(300), nullable=True),
+    Column("delivered_at", Timestamp, nullable=True),
+    Column("failed_at", Timestamp, nullable=True),
     Index("ix_notifications_status_created", "status", "created_at"),
     Index("ix_notifications_user", "user_id", "created_at"),
     Index("ix_notifications_encounter", "encounter_id", "created_at"),
+    Index("ix_notifications_due", "status", "next_attempt_at"),
+    Index("ix_notifications_provider_id", "provider", "provider_id"),
+)
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("organisation_name", String(100), nullable=True),
+    Column("mailbox", String(254), nullable=True),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("updated_by", String(32), ForeignKey("users.id", name="fk_teams_updated_by"), nullable=True),
 )
 
 

@@ -1,5 +1,5 @@
 -- MIA: MySQL/MariaDB schema generated from the migrations in sql/versions.
--- Migration head: 0002. Regenerate with `make schema`; review every change.
+-- Migration head: 0003. Regenerate with `make schema`; review every change.
 -- A test proves that applying this file gives exactly what the migrations give.
 SET FOREIGN_KEY_CHECKS=0;
 
@@ -67,6 +67,8 @@ CREATE TABLE `encounters` (
   `deleted_by` varchar(32) DEFAULT NULL,
   `delete_reason` blob DEFAULT NULL,
   `updated_at` datetime(6) NOT NULL,
+  `reminders_enabled` tinyint(1) NOT NULL DEFAULT 1,
+  `link_shown_at` datetime(6) DEFAULT NULL,
   PRIMARY KEY (`id`),
   UNIQUE KEY `invite_token_hash` (`invite_token_hash`),
   KEY `fk_encounters_deleter` (`deleted_by`),
@@ -152,10 +154,20 @@ CREATE TABLE `notifications` (
   `created_at` datetime(6) NOT NULL,
   `sent_at` datetime(6) DEFAULT NULL,
   `read_at` datetime(6) DEFAULT NULL,
+  `provider` varchar(16) DEFAULT NULL,
+  `provider_id` varchar(100) DEFAULT NULL,
+  `lease_owner` varchar(64) DEFAULT NULL,
+  `lease_until` datetime(6) DEFAULT NULL,
+  `next_attempt_at` datetime(6) DEFAULT NULL,
+  `failure_reason` varchar(300) DEFAULT NULL,
+  `delivered_at` datetime(6) DEFAULT NULL,
+  `failed_at` datetime(6) DEFAULT NULL,
   PRIMARY KEY (`id`),
   KEY `ix_notifications_encounter` (`encounter_id`,`created_at`),
   KEY `ix_notifications_status_created` (`status`,`created_at`),
-  KEY `ix_notifications_user` (`user_id`,`created_at`)
+  KEY `ix_notifications_user` (`user_id`,`created_at`),
+  KEY `ix_notifications_due` (`status`,`next_attempt_at`),
+  KEY `ix_notifications_provider_id` (`provider`,`provider_id`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE `patient_sessions` (
@@ -170,6 +182,17 @@ CREATE TABLE `patient_sessions` (
   KEY `ix_patient_sessions_encounter` (`encounter_id`),
   KEY `ix_patient_sessions_expires` (`expires_at`),
   CONSTRAINT `fk_patient_sessions_encounter` FOREIGN KEY (`encounter_id`) REFERENCES `encounters` (`id`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE `teams` (
+  `name` varchar(100) NOT NULL,
+  `organisation_name` varchar(100) DEFAULT NULL,
+  `mailbox` varchar(254) DEFAULT NULL,
+  `updated_at` datetime(6) NOT NULL,
+  `updated_by` varchar(32) DEFAULT NULL,
+  PRIMARY KEY (`name`),
+  KEY `fk_teams_updated_by` (`updated_by`),
+  CONSTRAINT `fk_teams_updated_by` FOREIGN KEY (`updated_by`) REFERENCES `users` (`id`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 CREATE TABLE `uploads` (
@@ -222,5 +245,5 @@ CREATE TABLE `users` (
   UNIQUE KEY `enrollment_token_hash` (`enrollment_token_hash`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
-INSERT INTO `alembic_version` (`version_num`) VALUES ('0002');
+INSERT INTO `alembic_version` (`version_num`) VALUES ('0003');
 SET FOREIGN_KEY_CHECKS=1;

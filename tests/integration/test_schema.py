@@ -62,10 +62,10 @@ def unmigrated_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterato
         database.drop()
 
 
-def test_dropping_the_wrong_date_counter_keeps_a_database_in_use(unmigrated_engine: Engine, settings: Settings) -> None:
-    """0001 -> 0002 on a database whose encounters have consents (rows a foreign key ties to them) and wrong
-    dates: the rows stay, and so does the count, which the audit log held all along."""
-    migrate(unmigrated_engine, "0001")
+def test_migrations_keep_a_database_in_use(unmigrated_engine: Engine, settings: Settings) -> None:
+    """Down to 0001 and up to head again on a database whose encounters have consents (rows a foreign key ties
+    to them) and wrong dates: the rows stay, and so does the count of wrong dates, which the audit log holds."""
+    migrate(unmigrated_engine)
     ctx = build_context(settings, engine=unmigrated_engine)
     invite = make_encounter(ctx, make_clinician(ctx))
     assert verification.verify_date_of_birth(ctx, invite.token, PATIENT.date_of_birth, None) == invite.encounter_id
@@ -74,15 +74,17 @@ def test_dropping_the_wrong_date_counter_keeps_a_database_in_use(unmigrated_engi
     for _ in range(2):
         assert verification.verify_date_of_birth(ctx, invite.token, dt.date(1961, 7, 15), None) is None
 
+    with unmigrated_engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0001")
+    assert current_revision(unmigrated_engine) == "0001"
+    assert "dob_failures" in {column["name"] for column in inspect(unmigrated_engine).get_columns("encounters")}
+
     migrate(unmigrated_engine)
     assert current_revision(unmigrated_engine) == head_revision()
     with unmigrated_engine.connect() as conn:
         assert verification.wrong_dates_in_a_row(conn, invite.encounter_id) == 2
         assert conn.execute(select(func.count()).select_from(consents)).scalar_one() == 1
-        assert conn.execute(select(encounters.c.id)).scalars().all() == [invite.encounter_id]
+        assert conn.execute(select(encounters.c.id, encounters.c.reminders_enabled)).all() == [
+            (invite.encounter_id, True)
+        ]
     assert "dob_failures" not in {column["name"] for column in inspect(unmigrated_engine).get_columns("encounters")}
-
-    with unmigrated_engine.begin() as conn:
-        command.downgrade(alembic_config(conn), "0001")
-    assert current_revision(unmigrated_engine) == "0001"
-    assert "dob_failures" in {column["name"] for column in inspect(unmigrated_engine).get_columns("encounters")}
