@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from shared.email_addresses import InvalidEmail, normalize_email_address
 from shared.numbers import ascii_digits
 
 _DATE_FORMAT = "Enter the date of birth as YYYY-MM-DD, for example 1980-04-23."
@@ -51,11 +52,11 @@ def normalize_uk_mobile(raw: str) -> str:
 
 
 def normalize_email(raw: str) -> str:
-    value = (raw or "").strip()
-    if len(value) > 254 or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
-        raise InvalidIdentifier("Enter an email address such as name@example.com.")
-    local, _, domain = value.partition("@")
-    return f"{local}@{domain.lower()}"
+    """Checked and normalised by email-validator (shared.email_addresses)."""
+    try:
+        return normalize_email_address(raw)
+    except InvalidEmail as error:
+        raise InvalidIdentifier(str(error)) from None
 
 
 def parse_date_of_birth(raw: str, today: dt.date | None = None) -> dt.date:
