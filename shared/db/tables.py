@@ -252,11 +252,13 @@ notifications = Table(
     Column("failure_reason", String(300), nullable=True),
     Column("delivered_at", Timestamp, nullable=True),
     Column("failed_at", Timestamp, nullable=True),
+    Column("dedupe_key", String(100), nullable=True),  # one reminder or alert per event, whoever queues it
     Index("ix_notifications_status_created", "status", "created_at"),
     Index("ix_notifications_user", "user_id", "created_at"),
     Index("ix_notifications_encounter", "encounter_id", "created_at"),
     Index("ix_notifications_due", "status", "next_attempt_at"),
     Index("ix_notifications_provider_id", "provider", "provider_id"),
+    Index("ux_notifications_dedupe_key", "dedupe_key", unique=True),
 )
 
 teams = Table(

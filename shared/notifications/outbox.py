@@ -23,7 +23,9 @@ from shared.ids import new_id
 
 TABLE = "notifications"
 KIND_PATIENT_INVITE = "patient_invite"
+KIND_PATIENT_REMINDER = "patient_reminder"
 KIND_SUBMISSION = "submission_received"
+KIND_CLINICIAN_ALERT = "clinician_alert"
 CHANNEL_SMS = "sms"
 CHANNEL_EMAIL = "email"
 CHANNEL_PORTAL = "portal"
@@ -63,8 +65,13 @@ def enqueue(
     recipient: str | None = None,
     encounter_id: str | None = None,
     user_id: str | None = None,
+    dedupe_key: str | None = None,
 ) -> str:
-    """Queue one message (recipient and body encrypted to their row); returns its id."""
+    """Queue one message (recipient and body encrypted to their row); returns its id.
+
+    A `dedupe_key` already in the outbox makes the insert fail (IntegrityError): a reminder or an alert that
+    two processes queue at once is queued once.
+    """
     row_id = new_id()
     conn.execute(
         notifications.insert().values(
@@ -77,6 +84,7 @@ def enqueue(
             user_id=user_id,
             status=NotificationStatus.PENDING,
             created_at=utcnow(),
+            dedupe_key=dedupe_key,
         )
     )
     return row_id

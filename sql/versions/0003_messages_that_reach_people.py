@@ -7,8 +7,10 @@ Create Date: 2026-12-02 05:45:00.000000
 The outbox (`notifications`) becomes a delivery record: which provider took
 a message and its id there, the dispatcher's lease, when the next try is
 due, the reason a clinician can act on when it failed, and when it was
-delivered or failed. `encounters.reminders_enabled` lets a clinician switch
-reminders off per request; `encounters.link_shown_at` records when the link
+delivered or failed; its `dedupe_key` (unique when set) lets a message that
+a schedule or a sweep queues (a reminder, a clinician alert) be queued once
+however many processes run it. `encounters.reminders_enabled` lets a
+clinician switch reminders off per request; `encounters.link_shown_at` records when the link
 was first shown in the portal (the timeline says "shown", never "sent", for
 a link nobody sent). `teams` holds what an administrator sets per team: the
 organisation name patients see, and the mailbox that hears of submissions.
@@ -36,6 +38,7 @@ NOTIFICATION_COLUMNS = [
     sa.Column("failure_reason", sa.String(length=300), nullable=True),
     sa.Column("delivered_at", Timestamp, nullable=True),
     sa.Column("failed_at", Timestamp, nullable=True),
+    sa.Column("dedupe_key", sa.String(length=100), nullable=True),
 ]
 
 
@@ -44,6 +47,7 @@ def upgrade() -> None:
         op.add_column("notifications", column)
     op.create_index("ix_notifications_due", "notifications", ["status", "next_attempt_at"], unique=False)
     op.create_index("ix_notifications_provider_id", "notifications", ["provider", "provider_id"], unique=False)
+    op.create_index("ux_notifications_dedupe_key", "notifications", ["dedupe_key"], unique=True)
     op.add_column("encounters", sa.Column("reminders_enabled", sa.Boolean(), server_default="1", nullable=False))
     op.add_column("encounters", sa.Column("link_shown_at", Timestamp, nullable=True))
     op.create_table(
@@ -63,6 +67,7 @@ def downgrade() -> None:
     op.drop_table("teams")
     op.drop_column("encounters", "link_shown_at")
     op.drop_column("encounters", "reminders_enabled")
+    op.drop_index("ux_notifications_dedupe_key", table_name="notifications")
     op.drop_index("ix_notifications_provider_id", table_name="notifications")
     op.drop_index("ix_notifications_due", table_name="notifications")
     for column in reversed(NOTIFICATION_COLUMNS):
