@@ -32,6 +32,7 @@ from shared.encounters.requests import (
     unlock,
 )
 from shared.encounters.review import MediaItem, MediaUrls
+from shared.notifications.alerts import request_reference
 from shared.staff.authentication import StaffUser
 
 
@@ -91,6 +92,7 @@ def _record_first_view(ctx: AppContext, encounter: Encounter, person: Actor, mom
 def _patient(ctx: AppContext, encounter: Encounter, moment: dt.datetime) -> None:
     patient = decrypt_patient(ctx.cipher, encounter)
     st.title(plain(patient.name))
+    st.caption(f"Request reference {request_reference(encounter.id)} (the one alert emails name)")
     facts = [f"Born {date_of_birth(patient.date_of_birth)}"]
     if patient.nhs_number:
         facts.append(f"NHS number {format_nhs_number(patient.nhs_number)}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from patient_upload import api, health, media, pwa, views
+from patient_upload import api, health, media, notify_callbacks, pwa, views
 from patient_upload.assets import STATIC_DIR
 from patient_upload.tus import handlers as tus
 
@@ -35,6 +35,8 @@ def setup_routes(app: web.Application) -> None:
     router.add_patch(item, tus.patch)
     router.add_delete(item, tus.delete)
     router.add_post(item, tus.method_override)
+    # GOV.UK Notify's delivery receipts, behind a bearer token (notify_callbacks.py).
+    router.add_post("/notify/callbacks", notify_callbacks.receive)
     # Objects of the filesystem store behind signed, expiring URLs (media.py).
     router.add_get("/media/{key:.+}", media.serve)
     # Liveness for the container, readiness for the load balancer (health.py).

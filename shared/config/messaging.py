@@ -31,6 +31,8 @@ NOTIFY_TEMPLATE_VARIABLES = {
     "clinician_email": "MIA_NOTIFY_TEMPLATE_CLINICIAN_EMAIL",
 }
 _NOTIFY_KEY = re.compile(r"[A-Za-z0-9_-]+-(?P<service>[0-9a-f-]{36})-(?P<secret>[0-9a-f-]{36})")
+# Notify sends it back as `Authorization: Bearer …`; long and random enough that guessing is hopeless.
+_CALLBACK_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]{32,256}")
 _MAILBOX = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+")
 
 
@@ -89,7 +91,7 @@ def load_messaging(get: Callable[[str, str], str]) -> MessagingSettings:
         notify_api_key=notify_key,
         notify_base_url=_https_url("MIA_NOTIFY_BASE_URL", get("MIA_NOTIFY_BASE_URL", NOTIFY_PUBLIC_API)),
         notify_templates={kind: value for kind, value in templates.items() if value},
-        notify_callback_token=get("MIA_NOTIFY_CALLBACK_TOKEN", "") or None,
+        notify_callback_token=_callback_token(get("MIA_NOTIFY_CALLBACK_TOKEN", "")),
         notify_poll_after_minutes=_count("MIA_NOTIFY_POLL_AFTER_MINUTES", get("MIA_NOTIFY_POLL_AFTER_MINUTES", "30")),
         smtp=smtp,
         mail_from=mail_from,
@@ -118,6 +120,17 @@ def _notify_key(raw: str) -> str | None:
     if not _NOTIFY_KEY.fullmatch(raw):
         raise MessagingConfigError(
             "MIA_NOTIFY_API_KEY: expected a GOV.UK Notify API key (key name, service id and secret, joined by '-')"
+        )
+    return raw
+
+
+def _callback_token(raw: str) -> str | None:
+    if not raw:
+        return None
+    if not _CALLBACK_TOKEN.fullmatch(raw):
+        raise MessagingConfigError(  # never the value: it is a secret
+            "MIA_NOTIFY_CALLBACK_TOKEN: expected 32 to 256 characters of letters, digits and -._~+/= "
+            f"(e.g. openssl rand -hex 32), got {len(raw)} characters"
         )
     return raw
 

@@ -1,6 +1,7 @@
 """ "Send to my clinician": what the patient is about to send, and sending it.
 
-Sending makes the encounter visible to the clinician (who is notified),
+Sending makes the encounter visible to the clinician (who is notified in
+the portal, and by email with the team mailbox: `notifications.alerts`),
 discards unfinished uploads nobody is sending, and kills the link.
 """
 
@@ -20,7 +21,7 @@ from shared.encounters.consent import consent_granted, latest_consent
 from shared.encounters.encounter import load_encounter
 from shared.encounters.errors import ConsentNeeded, NothingToSend, StillUploading
 from shared.encounters.journey import access_problem, advance
-from shared.notifications import outbox
+from shared.notifications import alerts, outbox
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ def submit(ctx: AppContext, encounter_id: str, session_id: str, remote_addr: str
                 f"{row.created_at:%d %B %Y}. They are ready to review."
             ),
         )
+        alerts.submission_received(conn, ctx, encounter_id, row.clinician_id, row.team)
         audit.record(
             conn,
             "patient.submitted",

@@ -110,6 +110,7 @@ def test_review_page_shows_consent_gallery_and_records_the_review(portal: AppCon
     open_page(at, "review", encounter=encounter_id)
     page = texts(at)
     assert "Zebedee Quartermain" in page and "NHS number 943 476 5919" in page
+    assert f"Request reference {encounter_id[:8].upper()}" in page  # the reference alert emails name
     assert "Photos of the rash on your left forearm" in page
     consent = next(d.value for d in at.dataframe if "Consent text version" in d.value.columns)
     assert list(consent["Use for teaching (de-identified)"]) == ["No"]
