@@ -1,10 +1,14 @@
-"""Notifications: messages to patients and clinicians, queued in the `notifications` outbox.
+"""Notifications: messages to patients and clinicians, and their delivery.
 
-Owns: the outbox (`outbox`): patient invites by SMS, email or in-clinic
-hand-over, clinicians' "files received" notices, reading them back
-decrypted. Delivery adapters (GOV.UK Notify, SMTP) and reminders belong
-here when they come.
+Owns: the outbox (`outbox`): patient invites and reminders by text, email or
+in-clinic hand-over, clinicians' alerts and "files received" notices, read
+back decrypted; every message's words (`messages`); the providers that carry
+them, GOV.UK Notify and SMTP (`channels/`); the dispatcher that claims due
+messages under a lease and records what became of each (`deliveries`,
+`dispatcher`; run by `manage.py deliver-notifications`).
 
-May import: infrastructure only (`shared.crypto`, `db`, `clock`, `ids`);
-no other subject (subjects import it, so it must not import them).
+May import: infrastructure (`shared.config`, `crypto`, `db`, `clock`, `ids`,
+`context`, `logging`) and one other subject, `shared.staff`, for a team's
+organisation name and mailbox (`shared.staff.teams`). Never encounters (it
+imports this package, to queue messages in its own transactions).
 """

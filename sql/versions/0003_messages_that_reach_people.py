@@ -12,6 +12,10 @@ reminders off per request; `encounters.link_shown_at` records when the link
 was first shown in the portal (the timeline says "shown", never "sent", for
 a link nobody sent). `teams` holds what an administrator sets per team: the
 organisation name patients see, and the mailbox that hears of submissions.
+
+Texts and email queued before this revision were never sent (nothing could
+send them): they become `not_configured`, so that the new dispatcher does
+not send old links months late and the portal tells the truth about them.
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ def upgrade() -> None:
         op.add_column("notifications", column)
     op.create_index("ix_notifications_due", "notifications", ["status", "next_attempt_at"], unique=False)
     op.create_index("ix_notifications_provider_id", "notifications", ["provider", "provider_id"], unique=False)
+    op.execute(
+        "UPDATE notifications SET status = 'not_configured' WHERE status = 'pending' AND channel IN ('sms', 'email')"
+    )
     op.add_column("encounters", sa.Column("reminders_enabled", sa.Boolean(), server_default="1", nullable=False))
     op.add_column("encounters", sa.Column("link_shown_at", Timestamp, nullable=True))
     op.create_table(

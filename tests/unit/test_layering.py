@@ -24,7 +24,7 @@ SUBJECT_IMPORTS = {
     "encounters": {"notifications"},
     "staff": set(),
     "reporting": set(),
-    "notifications": set(),
+    "notifications": {"staff"},
 }
 
 # Known exceptions while the parts of issue 11 are merged (module: imports it may keep for now).
