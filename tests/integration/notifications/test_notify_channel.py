@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
@@ -192,3 +195,41 @@ def test_an_unreachable_notify_is_a_temporary_failure() -> None:
     channel = NotifyChannel(key, base_url, templates, 1)  # the server has stopped: connection refused
     with pytest.raises(TemporaryFailure, match="no answer"):
         channel.send(Outgoing("row-17", MOBILE, invite()), no_handover)
+
+
+def test_the_contract_server_sends_notifys_delivery_callback(notify: NotifyContractServer) -> None:
+    """What the receipts route will receive: Notify's documented callback JSON with the service's bearer token."""
+    received: list[tuple[str, dict]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.headers["Authorization"], json.loads(body)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        provider_id = channel_for(notify).send(Outgoing("row-18", MOBILE, invite()), no_handover)
+        url = f"http://127.0.0.1:{server.server_address[1]}/notify/callbacks"
+        answer = notify.send_callback(url, "callback-token", provider_id, "delivered")
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+    assert answer.status_code == 204
+    ((authorization, payload),) = received
+    assert authorization == "Bearer callback-token"
+    assert {key: payload[key] for key in ("id", "reference", "to", "status", "notification_type")} == {
+        "id": provider_id,
+        "reference": "row-18",
+        "to": MOBILE,
+        "status": "delivered",
+        "notification_type": "sms",
+    }
+    assert payload["created_at"] and payload["completed_at"] and payload["sent_at"]
+    assert channel_for(notify).lookup(provider_id)["status"] == "delivered"
