@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -20,9 +22,13 @@ from shared.crypto.rotation import key_ids_in_use, reencrypt_all
 from shared.db.migrations import is_up_to_date, migrate
 from shared.encounters.errors import EncounterError
 from shared.encounters.identifiers import InvalidIdentifier
+from shared.encounters.invites import invite_messages
 from shared.encounters.requests import PatientDetails, register_encounter
 from shared.governance.purge import purge_expired
 from shared.logging.json_lines import configure_logging
+from shared.notifications import alerts, receipts, reminders
+from shared.notifications.channels.notify import NotifyChannel
+from shared.notifications.dispatcher import CycleTask, Dispatcher, FailureHook, configured_channels
 from shared.numbers import whole_number
 from shared.private_files import PRIVATE_DIR_MODE, tighten
 from shared.staff.accounts import UserError, create_user, user_id_for
@@ -66,8 +72,19 @@ def cmd_create_encounter(ctx: AppContext, args: argparse.Namespace) -> None:
     invite = register_encounter(
         ctx, Actor(clinician_id), patient=patient, request_note=args.note, lifetime_hours=args.lifetime_hours
     )
+    for message in invite_messages(ctx, invite.encounter_id):  # the link stays the last line, for scripts
+        print(INVITE_STATES.get((message.channel, message.status), f"{message.channel}: {message.status}"))
     print(f"encounter {invite.encounter_id}; patient link (valid until {invite.expires_at:%Y-%m-%d %H:%M} UTC):")
     print(invite.link)
+
+
+INVITE_STATES = {
+    ("sms", "pending"): "text message: queued; manage.py deliver-notifications sends it",
+    ("email", "pending"): "email: queued; manage.py deliver-notifications sends it",
+    ("sms", "not_configured"): "text message: NOT sent, no SMS service is configured; hand the link over yourself",
+    ("email", "not_configured"): "email: NOT sent, no email service is configured; hand the link over yourself",
+    ("portal", "pending"): "no phone or email given: hand the link over yourself",
+}
 
 
 def cmd_rotate_keys(ctx: AppContext, args: argparse.Namespace) -> None:
@@ -93,6 +110,39 @@ def cmd_purge_expired(ctx: AppContext, args: argparse.Namespace) -> None:
         if not args.every:
             return
         time.sleep(args.every)
+
+
+def delivery_extras(ctx: AppContext, notify: NotifyChannel | None) -> tuple[list[CycleTask], FailureHook | None]:
+    """What the dispatcher runs besides delivery: per-cycle tasks (reminders to queue, failed files to alert on,
+    receipts to poll with Notify's `lookup`) and the hook told of a patient's message that failed for good (the
+    clinician's alert)."""
+    tasks = [
+        CycleTask("reminders", lambda now: reminders.queue_due(ctx, now)),
+        CycleTask("processing failures", lambda now: alerts.queue_processing_failures(ctx, now)),
+    ]
+    if notify is not None:
+        tasks.append(CycleTask("receipts", lambda now: receipts.poll_unconfirmed(ctx, notify.lookup, now)))
+    return tasks, alerts.invite_failed
+
+
+def cmd_deliver_notifications(ctx: AppContext, args: argparse.Namespace) -> None:
+    """The dispatcher: long-running (SIGTERM or SIGINT stops it after the message in hand), or --once."""
+    channels, notify = configured_channels(ctx.settings.messaging)
+    tasks, on_failure = delivery_extras(ctx, notify)
+    stop = threading.Event()
+    dispatcher = Dispatcher(ctx, channels, tasks=tasks, on_failure=on_failure, stop=stop)
+    if args.once:
+        report = dispatcher.run_cycle()
+        counts = {"sent": report.sent, "retried": report.retried, "failed": report.failed}
+        print(json.dumps({**counts, "not_configured": report.not_configured}, sort_keys=True))
+        return
+
+    def request_stop(signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    dispatcher.run_forever()
 
 
 SCHEMA_COMMANDS = {"init", "migrate"}
@@ -146,6 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument(
         "--every", type=whole_number_argument, metavar="SECONDS", help="keep running, purging every SECONDS"
     )
+    deliver = add(
+        "deliver-notifications",
+        cmd_deliver_notifications,
+        "send queued texts and email through GOV.UK Notify or SMTP (the notifications service)",
+    )
+    deliver.add_argument("--once", action="store_true", help="send what is due now, then exit")
     return parser
 
 
@@ -153,7 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-        configure_logging(settings.log_level, service="manage", cookie_names=[settings.portal_cookie_name])
+        service = "notifications" if args.command == "deliver-notifications" else "manage"
+        configure_logging(settings.log_level, service=service, cookie_names=[settings.portal_cookie_name])
         ctx = build_context(settings)
         try:
             if args.command not in SCHEMA_COMMANDS and not is_up_to_date(ctx.engine):

@@ -7,6 +7,8 @@
 #    those prefixes and reads CloudWatch metrics for the dashboards;
 #  - maintenance task (purge-expired, migrations): aborts abandoned uploads
 #    and deletes their tails under uploads/;
+#  - notifications service: nothing in AWS (it reads the database and talks
+#    to GOV.UK Notify and the mail relay), so its role has no policy;
 #  - processing function: reads originals, writes derived copies.
 # No statement grants s3:* or any other wildcard action on data.
 
@@ -224,6 +226,14 @@ resource "aws_iam_role_policy" "maintenance_task" {
   name   = "purge-abandoned-uploads"
   role   = aws_iam_role.maintenance_task.id
   policy = data.aws_iam_policy_document.maintenance_task.json
+}
+
+# --- notifications service ----------------------------------------------------
+
+resource "aws_iam_role" "notifications_task" {
+  name               = "${local.name}-notifications-task"
+  description        = "MIA notifications: no AWS permission (database, GOV.UK Notify and SMTP only)"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
 }
 
 # --- processing function ------------------------------------------------------

@@ -195,13 +195,14 @@ resource "aws_vpc_security_group_egress_rule" "alb_to_portal" {
   referenced_security_group_id = aws_security_group.portal.id
 }
 
-# Application components: upload service, portal, maintenance task, processing function.
+# Application components: upload service, portal, maintenance task, notifications service, processing function.
 locals {
   app_security_groups = {
-    upload      = "MIA upload service tasks"
-    portal      = "MIA portal tasks"
-    maintenance = "MIA maintenance task (purge-expired, migrations)"
-    processing  = "MIA processing function"
+    upload        = "MIA upload service tasks"
+    portal        = "MIA portal tasks"
+    maintenance   = "MIA maintenance task (purge-expired, migrations)"
+    notifications = "MIA notifications service (GOV.UK Notify, SMTP)"
+    processing    = "MIA processing function"
   }
 }
 
@@ -223,6 +224,12 @@ resource "aws_security_group" "maintenance" {
   vpc_id      = aws_vpc.main.id
 }
 
+resource "aws_security_group" "notifications" {
+  name        = "${local.name}-notifications"
+  description = local.app_security_groups.notifications
+  vpc_id      = aws_vpc.main.id
+}
+
 resource "aws_security_group" "processing" {
   name        = "${local.name}-processing"
   description = local.app_security_groups.processing
@@ -231,10 +238,11 @@ resource "aws_security_group" "processing" {
 
 locals {
   app_security_group_ids = {
-    upload      = aws_security_group.upload.id
-    portal      = aws_security_group.portal.id
-    maintenance = aws_security_group.maintenance.id
-    processing  = aws_security_group.processing.id
+    upload        = aws_security_group.upload.id
+    portal        = aws_security_group.portal.id
+    maintenance   = aws_security_group.maintenance.id
+    notifications = aws_security_group.notifications.id
+    processing    = aws_security_group.processing.id
   }
 }
 
@@ -266,6 +274,18 @@ resource "aws_vpc_security_group_egress_rule" "app_https" {
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443
+  cidr_ipv4         = "0.0.0.0/0"
+}
+
+# Email through the trust's relay (NHSmail: send.nhs.net, 587 with STARTTLS): the notifications service only.
+resource "aws_vpc_security_group_egress_rule" "notifications_smtp" {
+  count = var.smtp_enabled ? 1 : 0
+
+  security_group_id = aws_security_group.notifications.id
+  description       = "SMTP submission to the mail relay (TLS: STARTTLS or implicit)"
+  ip_protocol       = "tcp"
+  from_port         = var.smtp_port
+  to_port           = var.smtp_port
   cidr_ipv4         = "0.0.0.0/0"
 }
 

@@ -43,6 +43,11 @@ output "app_key_secret_arns" {
   value       = { for env_name, secret in aws_secretsmanager_secret.app_key : env_name => secret.arn }
 }
 
+output "messaging_secret_arns" {
+  description = "Secrets of the message providers to fill before the first start ({ ENV_NAME = ARN }; empty unless notify_enabled or smtp_enabled)."
+  value       = { for env_name, secret in aws_secretsmanager_secret.messaging : env_name => secret.arn }
+}
+
 output "database_url_secret_arn" {
   description = "Secret holding MIA_DATABASE_URL."
   value       = local.database_url_secret_arn

@@ -36,6 +36,39 @@ resource "aws_secretsmanager_secret" "app_key" {
   recovery_window_in_days = 30
 }
 
+# Credentials of the message providers, created empty when enabled; the operator puts their values
+# (terraform/README.md, "Messages: GOV.UK Notify and SMTP"), so they never pass through Terraform either.
+locals {
+  messaging_secrets = merge(
+    var.notify_enabled ? {
+      MIA_NOTIFY_API_KEY = {
+        name        = "notify-api-key"
+        description = "GOV.UK Notify API key (live or team key) of the service that sends texts and email"
+      }
+      MIA_NOTIFY_CALLBACK_TOKEN = {
+        name        = "notify-callback-token"
+        description = "Bearer token GOV.UK Notify sends with delivery receipts (set the same in Notify's callback settings)"
+      }
+    } : {},
+    var.smtp_enabled ? {
+      MIA_SMTP_URL = {
+        name        = "smtp-url"
+        description = "SMTP relay with credentials, smtp://USER:PASSWORD@HOST:587?starttls=true or smtps://USER:PASSWORD@HOST:465"
+      }
+    } : {},
+  )
+}
+
+resource "aws_secretsmanager_secret" "messaging" {
+  #checkov:skip=CKV2_AWS_57:Provider credentials are issued by GOV.UK Notify and the mail relay, not by AWS; they are rotated by putting the new value and bumping key_generation (terraform/README.md).
+  for_each = local.messaging_secrets
+
+  name                    = "${local.name}/${each.value.name}"
+  description             = "MIA ${var.environment}: ${each.value.description}"
+  kms_key_id              = aws_kms_key.platform.arn
+  recovery_window_in_days = 30
+}
+
 resource "aws_secretsmanager_secret" "database_url" {
   #checkov:skip=CKV2_AWS_57:The password is rotated by bumping database_password_version, which writes the cluster and this secret in one apply.
   count = var.create_database ? 1 : 0
@@ -94,8 +127,11 @@ locals {
   database_url_secret_arn = var.create_database ? aws_secretsmanager_secret.database_url[0].arn : var.existing_database_url_secret_arn
 
   # Environment variable name => secret ARN, for every component.
+  # Every service reads the messaging settings: the outbox stores a message `not_configured` when its
+  # channel has no provider, so whatever queues a message must know; only the notifications service sends.
   app_secret_arns = merge(
     { for env_name, secret in aws_secretsmanager_secret.app_key : env_name => secret.arn },
+    { for env_name, secret in aws_secretsmanager_secret.messaging : env_name => secret.arn },
     { MIA_DATABASE_URL = local.database_url_secret_arn },
   )
   # The processors read no patient field, so they get the database URL and no keys.

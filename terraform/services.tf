@@ -1,5 +1,7 @@
 # ECS Fargate: the upload service and the portal behind the load balancer,
-# and the maintenance task (manage.py purge-expired every 15 minutes; the
+# the notifications service (manage.py deliver-notifications: texts and email
+# through GOV.UK Notify or SMTP), and the maintenance task (manage.py
+# purge-expired every 15 minutes; the
 # same task definition runs migrations and other manage.py commands with
 # `aws ecs run-task`, see README.md). Images come from the stack's ECR
 # repositories; both contain the whole application and differ in their
@@ -60,18 +62,27 @@ locals {
       environment = local.common_environment
       health_url  = null
     }
+    notifications = {
+      image       = local.images.upload
+      command     = ["python", "manage.py", "deliver-notifications"]
+      port        = null
+      environment = local.common_environment
+      health_url  = null
+    }
   }
 
   task_sizes = {
-    upload      = { cpu = var.upload_cpu, memory = var.upload_memory }
-    portal      = { cpu = var.portal_cpu, memory = var.portal_memory }
-    maintenance = { cpu = 256, memory = 512 }
+    upload        = { cpu = var.upload_cpu, memory = var.upload_memory }
+    portal        = { cpu = var.portal_cpu, memory = var.portal_memory }
+    maintenance   = { cpu = 256, memory = 512 }
+    notifications = { cpu = 256, memory = 512 }
   }
 
   task_roles = {
-    upload      = aws_iam_role.upload_task.arn
-    portal      = aws_iam_role.portal_task.arn
-    maintenance = aws_iam_role.maintenance_task.arn
+    upload        = aws_iam_role.upload_task.arn
+    portal        = aws_iam_role.portal_task.arn
+    maintenance   = aws_iam_role.maintenance_task.arn
+    notifications = aws_iam_role.notifications_task.arn
   }
 }
 
@@ -266,6 +277,30 @@ resource "aws_appautoscaling_policy" "web_cpu" {
     predefined_metric_specification {
       predefined_metric_type = "ECSServiceAverageCPUUtilization"
     }
+  }
+}
+
+# One dispatcher: claims are leased, so a second one during a deployment
+# never sends a message twice (it waits for the lease to run out);
+# stopTimeout (60 s) outlasts the message in hand (MIA_DISPATCH_TIMEOUT_SECONDS).
+resource "aws_ecs_service" "notifications" {
+  name             = "notifications"
+  cluster          = aws_ecs_cluster.main.id
+  task_definition  = aws_ecs_task_definition.app["notifications"].arn
+  desired_count    = var.start_services ? 1 : 0
+  launch_type      = "FARGATE"
+  platform_version = "LATEST"
+  propagate_tags   = "SERVICE"
+
+  network_configuration {
+    subnets          = aws_subnet.private[*].id
+    security_groups  = [aws_security_group.notifications.id]
+    assign_public_ip = false
+  }
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
   }
 }
 

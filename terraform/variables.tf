@@ -249,9 +249,35 @@ variable "app_settings" {
       for name in keys(var.app_settings) : can(regex("^MIA_[A-Z0-9_]+$", name)) && !contains([
         "MIA_DATABASE_URL", "MIA_ENCRYPTION_KEYS", "MIA_BLIND_INDEX_KEY", "MIA_URL_SIGNING_KEY", "MIA_COOKIE_KEY",
         "MIA_ENV", "MIA_STORAGE_URL", "MIA_KEYS_FILE",
+        "MIA_NOTIFY_API_KEY", "MIA_NOTIFY_CALLBACK_TOKEN", "MIA_SMTP_URL",
       ], name)
     ])
-    error_message = "app_settings: names must be MIA_* settings; keys, MIA_DATABASE_URL, MIA_ENV and MIA_STORAGE_URL are set by the stack."
+    error_message = "app_settings: names must be MIA_* settings; keys, messaging credentials, MIA_DATABASE_URL, MIA_ENV and MIA_STORAGE_URL are set by the stack."
+  }
+}
+
+# --- messages to patients and clinicians ----------------------------------------
+
+variable "notify_enabled" {
+  description = "Send texts (and email, unless smtp_enabled) through GOV.UK Notify: creates the empty secrets MIA_NOTIFY_API_KEY and MIA_NOTIFY_CALLBACK_TOKEN, to fill before start_services. Template ids go in app_settings."
+  type        = bool
+  default     = false
+}
+
+variable "smtp_enabled" {
+  description = "Send email through an SMTP relay (e.g. NHSmail): creates the empty secret MIA_SMTP_URL, to fill before start_services, and lets the notifications service reach smtp_port. Set MIA_MAIL_FROM in app_settings."
+  type        = bool
+  default     = false
+}
+
+variable "smtp_port" {
+  description = "Port of the SMTP relay the notifications service may reach (587 STARTTLS, 465 implicit TLS)."
+  type        = number
+  default     = 587
+
+  validation {
+    condition     = contains([25, 465, 587, 2525], var.smtp_port)
+    error_message = "smtp_port: 587 (STARTTLS), 465 (implicit TLS), 25 or 2525."
   }
 }
 

@@ -21,6 +21,9 @@ DEFAULT_ORGANISATION = "Your NHS care team"
 # Long enough for "Leeds Teaching Hospitals NHS Trust – Dermatology"; every SMS template is checked to fit
 # two fragments with a name this long (shared/notifications/messages.py).
 MAX_ORGANISATION_NAME = 60
+# The patient link is MIA_PATIENT_BASE_URL + "/p/" + a 43-character token; texts fit two fragments with a
+# base URL this long (checked in settings.py when texts are sent).
+MAX_PATIENT_BASE_URL = 50
 EMAIL_PROVIDERS = ("notify", "smtp")
 # Notify template ids per message kind (each a template of the team's Notify service, see README).
 NOTIFY_TEMPLATE_VARIABLES = {
@@ -30,6 +33,10 @@ NOTIFY_TEMPLATE_VARIABLES = {
     "reminder_email": "MIA_NOTIFY_TEMPLATE_REMINDER_EMAIL",
     "clinician_email": "MIA_NOTIFY_TEMPLATE_CLINICIAN_EMAIL",
 }
+# The templates each provider needs: texts always go through Notify; email only when Notify serves it.
+NOTIFY_SMS_TEMPLATES = ("invite_sms", "reminder_sms")
+NOTIFY_EMAIL_TEMPLATES = ("invite_email", "reminder_email", "clinician_email")
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 _NOTIFY_KEY = re.compile(r"[A-Za-z0-9_-]+-(?P<service>[0-9a-f-]{36})-(?P<secret>[0-9a-f-]{36})")
 # Notify sends it back as `Authorization: Bearer …`; long and random enough that guessing is hopeless.
 _CALLBACK_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]{32,256}")
@@ -66,6 +73,7 @@ class MessagingSettings:
     reminder_before_expiry_hours: int = 24  # 0: no reminder before the link expires
     dispatch_poll_seconds: int = 5
     dispatch_lease_seconds: int = 60
+    dispatch_timeout_seconds: int = 15  # one call to a provider; the lease is at least three times this
 
     @property
     def sms_configured(self) -> bool:
@@ -86,6 +94,14 @@ def load_messaging(get: Callable[[str, str], str]) -> MessagingSettings:
     if provider == "smtp" and mail_from is None:
         raise MessagingConfigError("MIA_MAIL_FROM: required when email goes through SMTP (MIA_SMTP_URL)")
     templates = {kind: _template_id(name, get(name, "")) for kind, name in NOTIFY_TEMPLATE_VARIABLES.items()}
+    _require_templates(templates, notify_key, provider)
+    lease = _count("MIA_DISPATCH_LEASE_SECONDS", get("MIA_DISPATCH_LEASE_SECONDS", "60"))
+    timeout = _count("MIA_DISPATCH_TIMEOUT_SECONDS", get("MIA_DISPATCH_TIMEOUT_SECONDS", "15"))
+    if lease < 3 * timeout:
+        raise MessagingConfigError(
+            f"MIA_DISPATCH_LEASE_SECONDS: expected at least three times MIA_DISPATCH_TIMEOUT_SECONDS ({3 * timeout}), "
+            f"got {lease}: a message being sent must never outlive its lease"
+        )
     return MessagingSettings(
         organisation_name=_organisation_name(get("MIA_ORGANISATION_NAME", DEFAULT_ORGANISATION)),
         notify_api_key=notify_key,
@@ -101,7 +117,8 @@ def load_messaging(get: Callable[[str, str], str]) -> MessagingSettings:
             "MIA_REMINDER_BEFORE_EXPIRY_HOURS", get("MIA_REMINDER_BEFORE_EXPIRY_HOURS", "24"), zero=True
         ),
         dispatch_poll_seconds=_count("MIA_DISPATCH_POLL_SECONDS", get("MIA_DISPATCH_POLL_SECONDS", "5")),
-        dispatch_lease_seconds=_count("MIA_DISPATCH_LEASE_SECONDS", get("MIA_DISPATCH_LEASE_SECONDS", "60")),
+        dispatch_lease_seconds=lease,
+        dispatch_timeout_seconds=timeout,
     )
 
 
@@ -144,10 +161,23 @@ def _template_id(name: str, raw: str) -> str | None:
         raise MessagingConfigError(f"{name}: expected a Notify template id (a UUID), got {raw!r}") from None
 
 
+def _require_templates(templates: Mapping[str, str | None], notify_key: str | None, provider: str | None) -> None:
+    """Without a template id Notify cannot send that kind: refuse at start-up, not message by message."""
+    needed = (NOTIFY_SMS_TEMPLATES if notify_key else ()) + (NOTIFY_EMAIL_TEMPLATES if provider == "notify" else ())
+    missing = [NOTIFY_TEMPLATE_VARIABLES[kind] for kind in needed if not templates.get(kind)]
+    if missing:
+        raise MessagingConfigError(
+            f"{missing[0]}: required when GOV.UK Notify sends "
+            f"{'texts' if missing[0].endswith('_SMS') else 'email'} (the id of the template, see README)"
+        )
+
+
 def _https_url(name: str, raw: str) -> str:
+    """HTTPS, or plain HTTP to this machine only (the tests' contract server): the API key signs every request."""
     parts = urlsplit(raw)
-    if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment:
-        raise MessagingConfigError(f"{name}: expected a base URL such as {NOTIFY_PUBLIC_API}, got {raw!r}")
+    plain_ok = parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
+    if (parts.scheme != "https" and not plain_ok) or not parts.netloc or parts.query or parts.fragment:
+        raise MessagingConfigError(f"{name}: expected an https base URL such as {NOTIFY_PUBLIC_API}, got {raw!r}")
     return raw.rstrip("/")
 
 
@@ -172,6 +202,10 @@ def _smtp_target(raw: str) -> SmtpTarget | None:
         security = "none"
     else:
         raise MessagingConfigError("MIA_SMTP_URL: starttls must be true or false")
+    if security == "none" and parts.password and parts.hostname not in LOOPBACK_HOSTS:
+        raise MessagingConfigError(
+            "MIA_SMTP_URL: a password is sent only over TLS; use starttls=true or smtps:// (or a relay on this machine)"
+        )
     return SmtpTarget(
         host=parts.hostname,
         port=port,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from shared.config.messaging import MessagingConfigError, MessagingSettings, load_messaging
+from shared.config.messaging import MAX_PATIENT_BASE_URL, MessagingConfigError, MessagingSettings, load_messaging
 from shared.numbers import whole_number
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -182,6 +182,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     s3_part_size = parse_size("MIA_S3_PART_SIZE", get("MIA_S3_PART_SIZE", "8MiB"))
     if s3_part_size < 5 * MIB:
         raise ConfigError("MIA_S3_PART_SIZE: expected at least 5MiB (the S3 minimum part size)")
+    messaging = _messaging(get)
+    patient_base_url = _base_url("MIA_PATIENT_BASE_URL", get("MIA_PATIENT_BASE_URL", "http://localhost:8080"))
+    if messaging.sms_configured and len(patient_base_url) > MAX_PATIENT_BASE_URL:
+        raise ConfigError(
+            f"MIA_PATIENT_BASE_URL: at most {MAX_PATIENT_BASE_URL} characters when texts are sent "
+            f"(MIA_NOTIFY_API_KEY), so that every text fits two fragments; got {len(patient_base_url)}"
+        )
     log_level = get("MIA_LOG_LEVEL", "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"MIA_LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
@@ -197,7 +204,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         s3_part_size=s3_part_size,
         cloudwatch_endpoint_url=_optional_base_url(env, "MIA_CLOUDWATCH_ENDPOINT_URL"),
         keys_file=Path(get("MIA_KEYS_FILE", str(data_dir / "keys.json"))),
-        patient_base_url=_base_url("MIA_PATIENT_BASE_URL", get("MIA_PATIENT_BASE_URL", "http://localhost:8080")),
+        patient_base_url=patient_base_url,
         portal_base_url=_base_url("MIA_PORTAL_BASE_URL", get("MIA_PORTAL_BASE_URL", "http://localhost:8501")),
         upload_host=get("MIA_UPLOAD_HOST", "127.0.0.1"),
         upload_port=_positive_int("MIA_UPLOAD_PORT", get("MIA_UPLOAD_PORT", "8080"), maximum=65535),
@@ -240,7 +247,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         trust_proxy_headers=_boolean("MIA_TRUST_PROXY_HEADERS", get("MIA_TRUST_PROXY_HEADERS", "false")),
         upload_min_bytes_per_second=parse_size("MIA_UPLOAD_MIN_RATE", get("MIA_UPLOAD_MIN_RATE", "512")),
         min_free_bytes=parse_size("MIA_MIN_FREE_BYTES", get("MIA_MIN_FREE_BYTES", "1GiB")),
-        messaging=_messaging(get),
+        messaging=messaging,
     )
 
 

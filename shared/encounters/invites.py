@@ -91,8 +91,9 @@ def resend_invite(ctx: AppContext, encounter_id: str, *, actor: Actor, now: dt.d
         patient = decrypt_patient(ctx.cipher, row)
         outbox.invite_patient(
             conn,
-            ctx.cipher,
+            ctx,
             encounter_id=row.id,
+            team=row.team,
             link=invite.link,
             expires_text=invite_expiry_text(invite.expires_at),
             phone=patient.phone,

@@ -160,7 +160,12 @@ def _lifetime(ctx: AppContext, lifetime_hours: int | None) -> dt.timedelta:
 
 
 def _issue_invite(
-    ctx: AppContext, conn: Connection, encounter_id: str, lifetime: dt.timedelta, patient: PatientDetails
+    ctx: AppContext,
+    conn: Connection,
+    encounter_id: str,
+    lifetime: dt.timedelta,
+    patient: PatientDetails,
+    team: str | None,
 ) -> Invite:
     now = utcnow()
     token = new_secret_token()
@@ -179,8 +184,9 @@ def _issue_invite(
     link = invite_link(ctx.settings.patient_base_url, token)
     outbox.invite_patient(
         conn,
-        ctx.cipher,
+        ctx,
         encounter_id=encounter_id,
+        team=team,
         link=link,
         expires_text=invite_expiry_text(expires_at),
         phone=patient.phone,
@@ -227,7 +233,7 @@ def register_encounter(
                 updated_at=now,
             )
         )
-        invite = _issue_invite(ctx, conn, encounter_id, lifetime, patient)
+        invite = _issue_invite(ctx, conn, encounter_id, lifetime, patient, clinician.team)
         audit.record(
             conn,
             "encounter.created",
@@ -256,7 +262,7 @@ def reissue_invite(ctx: AppContext, encounter_id: str, *, actor: Actor, lifetime
     with ctx.engine.begin() as conn:
         row = load_open(conn, encounter_id)
         lifetime = _lifetime(ctx, lifetime_hours)
-        invite = _issue_invite(ctx, conn, encounter_id, lifetime, decrypt_patient(ctx.cipher, row))
+        invite = _issue_invite(ctx, conn, encounter_id, lifetime, decrypt_patient(ctx.cipher, row), row.team)
         audit.record(
             conn,
             "invite.reissued",

@@ -1,13 +1,17 @@
-"""Notifications: messages to patients and clinicians, queued in the `notifications` outbox.
+"""Notifications: messages to patients and clinicians, and their delivery.
 
-Owns: the outbox (`outbox`): patient invites by SMS, email or in-clinic
-hand-over, clinicians' "files received" notices, reading them back
-decrypted; reminders to patients who have not sent (`reminders`); clinician
-alerts by email (`alerts`); GOV.UK Notify's delivery receipts, by callback
-or by asking (`receipts`).
+Owns: the outbox (`outbox`): patient invites and reminders by text, email or
+in-clinic hand-over, clinicians' alerts and "files received" notices, read
+back decrypted; every message's words (`messages`); the providers that carry
+them, GOV.UK Notify and SMTP (`channels/`); the dispatcher that claims due
+messages under a lease and records what became of each (`deliveries`,
+`dispatcher`; run by `manage.py deliver-notifications`); reminders to
+patients who have not sent (`reminders`); clinician alerts (`alerts`);
+GOV.UK Notify's delivery receipts, by callback or by asking (`receipts`).
 
-May import: infrastructure (`shared.crypto`, `db`, `clock`, `ids`,
+May import: infrastructure (`shared.config`, `crypto`, `db`, `clock`, `ids`,
 `context`, `logging`, `audit`) and one other subject, `shared.staff`, for a
-team's organisation name and mailbox (`staff.teams`). Never encounters:
-subjects import it, so it reads the encounter columns it needs itself.
+team's organisation name and mailbox (`shared.staff.teams`). Never
+encounters (it imports this package, to queue messages in its own
+transactions); it reads the encounter columns it needs itself.
 """

@@ -26,7 +26,8 @@ from shared.db.statuses import EncounterStatus, MediaStatus, UserStatus
 from shared.db.tables import encounters, media, notifications, users
 from shared.email_addresses import InvalidEmail, normalize_email_address
 from shared.logging.json_lines import get_logger
-from shared.notifications import outbox
+from shared.notifications import messages, outbox
+from shared.notifications.messages import OutgoingMessage
 from shared.notifications.outbox import CHANNEL_EMAIL, CHANNEL_SMS, KIND_CLINICIAN_ALERT, KIND_PATIENT_REMINDER
 from shared.staff.teams import team_mailbox
 
@@ -102,29 +103,6 @@ class Requester:
         return self.status in SENT_STATUSES
 
 
-# -- the words (no patient detail, ever) ---------------------------------------------------------------------
-def submitted_text(reference: str, link: str) -> str:
-    return (
-        f"MIA request {reference}: the patient has sent photos or videos for you to review.\n\n"
-        f"Review them in the MIA portal: {link}\n\n{NO_DETAILS}"
-    )
-
-
-def invite_failed_text(reference: str, link: str, what: str, reason: str | None) -> str:
-    because = f" {reason}" if reason else ""
-    return (
-        f"MIA request {reference}: the {what} carrying the patient's link could not be delivered.{because}\n\n"
-        f"Open the request in the MIA portal to send the link again, or another way: {link}\n\n{NO_DETAILS}"
-    )
-
-
-def processing_failed_text(reference: str, link: str) -> str:
-    return (
-        f"MIA request {reference}: a photo or video the patient sent could not be prepared for viewing. "
-        f"The reason is shown with the file in the MIA portal: {link}\n\n{NO_DETAILS}"
-    )
-
-
 # -- who hears of a request -----------------------------------------------------------------------------------
 def requester(conn: Connection, encounter_id: str) -> Requester | None:
     row = conn.execute(
@@ -152,7 +130,7 @@ def recipients(conn: Connection, clinician_id: str, team: str | None) -> list[Re
     return found
 
 
-def _queue_once(conn: Connection, ctx: AppContext, event: str, who: Requester, body: str) -> list[str]:
+def _queue_once(conn: Connection, ctx: AppContext, event: str, who: Requester, message: OutgoingMessage) -> list[str]:
     """One email per recipient; an event already alerted to a recipient is not queued again."""
     queued = []
     for recipient in recipients(conn, who.clinician_id, who.team):
@@ -162,13 +140,11 @@ def _queue_once(conn: Connection, ctx: AppContext, event: str, who: Requester, b
         try:
             with conn.begin_nested():
                 queued.append(
-                    outbox.enqueue(
+                    outbox.alert_clinician(
                         conn,
-                        ctx.cipher,
-                        kind=KIND_CLINICIAN_ALERT,
-                        channel=CHANNEL_EMAIL,
-                        body=body,
+                        ctx,
                         recipient=recipient.address,
+                        message=message,
                         encounter_id=who.encounter_id,
                         dedupe_key=key,
                     )
@@ -184,8 +160,10 @@ def submission_received(
 ) -> list[str]:
     """The patient pressed Send: tell the requesting clinician and the team mailbox (in submit's transaction)."""
     who = Requester(encounter_id, clinician_id, team, EncounterStatus.SUBMITTED, deleted=False)
-    body = submitted_text(request_reference(encounter_id), review_link(ctx.settings.portal_base_url, encounter_id))
-    return _queue_once(conn, ctx, f"submitted:{encounter_id}", who, body)
+    message = messages.clinician_submission(
+        reference=request_reference(encounter_id), portal_link=review_link(ctx.settings.portal_base_url, encounter_id)
+    )
+    return _queue_once(conn, ctx, f"submitted:{encounter_id}", who, message)
 
 
 def invite_failed(conn: Connection, ctx: AppContext, notification: OutboxMessage) -> list[str]:
@@ -205,9 +183,12 @@ def invite_failed(conn: Connection, ctx: AppContext, notification: OutboxMessage
     what = CHANNEL_WORDS.get(notification.channel, "message")
     if notification.kind == KIND_PATIENT_REMINDER:
         what = f"reminder {what}"
-    link = review_link(ctx.settings.portal_base_url, who.encounter_id)
-    body = invite_failed_text(request_reference(who.encounter_id), link, what, reason)
-    return _queue_once(conn, ctx, f"invite_failed:{notification.id}", who, body)
+    message = messages.clinician_invite_failed(
+        reference=request_reference(who.encounter_id),
+        portal_link=review_link(ctx.settings.portal_base_url, who.encounter_id),
+        reason=f"the {what} was not delivered. {reason or ''}".strip(),
+    )
+    return _queue_once(conn, ctx, f"invite_failed:{notification.id}", who, message)
 
 
 def processing_failed(conn: Connection, ctx: AppContext, media_id: str, encounter_id: str) -> list[str]:
@@ -222,9 +203,10 @@ def processing_failed(conn: Connection, ctx: AppContext, media_id: str, encounte
     row = conn.execute(select(media.c.status, media.c.deleted_at).where(media.c.id == media_id)).first()
     if row is None or row.status != MediaStatus.FAILED or row.deleted_at is not None:
         return []
-    link = review_link(ctx.settings.portal_base_url, encounter_id)
-    body = processing_failed_text(request_reference(encounter_id), link)
-    return _queue_once(conn, ctx, f"processing_failed:{media_id}", who, body)
+    message = messages.clinician_processing_failed(
+        reference=request_reference(encounter_id), portal_link=review_link(ctx.settings.portal_base_url, encounter_id)
+    )
+    return _queue_once(conn, ctx, f"processing_failed:{media_id}", who, message)
 
 
 def queue_processing_failures(ctx: AppContext, now: dt.datetime) -> int:

@@ -37,7 +37,6 @@ from shared.ids import token_hash
 from shared.logging.json_lines import get_logger
 from shared.notifications import outbox
 from shared.notifications.outbox import CHANNEL_EMAIL, CHANNEL_SMS, KIND_PATIENT_INVITE, KIND_PATIENT_REMINDER
-from shared.staff.teams import organisation_name
 
 log = get_logger(__name__)
 
@@ -117,14 +116,6 @@ def due_stage(invite: OpenInvite, after_hours: int, before_hours: int, now: dt.d
     stages = schedule(invite.invited_at, invite.invite_expires_at, after_hours, before_hours)
     due = [stage for stage in stages if stage.due_at <= now]
     return due[-1] if due else None
-
-
-def reminder_text(organisation: str, link: str, expires_text: str) -> str:
-    """No name or clinical detail: a phone's lock screen shows it to whoever holds the phone."""
-    return (
-        f"{organisation}: a reminder to send the photos or videos your care team asked for. "
-        f"Open {link} and confirm your date of birth. The link works until {expires_text}."
-    )
 
 
 def expiry_text(expires_at: dt.datetime) -> str:
@@ -247,17 +238,17 @@ def _queue(ctx: AppContext, encounter_id: str, now: dt.datetime) -> int:
         if any(key.startswith(prefix) for key in _queued_keys(conn, [encounter_id])[encounter_id]):
             return 0
         assert invite.invite_expires_at is not None
-        organisation = organisation_name(conn, ctx, invite.team)
         channels = []
         for route in routes(conn, ctx, invite):
-            outbox.enqueue(
+            outbox.remind_patient(
                 conn,
-                ctx.cipher,
-                kind=KIND_PATIENT_REMINDER,
-                channel=route.channel,
-                body=reminder_text(organisation, route.link, expiry_text(invite.invite_expires_at)),
-                recipient=route.recipient,
+                ctx,
                 encounter_id=encounter_id,
+                team=invite.team,
+                channel=route.channel,
+                recipient=route.recipient,
+                link=route.link,
+                expires_text=expiry_text(invite.invite_expires_at),
                 dedupe_key=prefix + route.channel,
             )
             channels.append(route.channel)

@@ -14,6 +14,10 @@ clinician switch reminders off per request; `encounters.link_shown_at` records w
 was first shown in the portal (the timeline says "shown", never "sent", for
 a link nobody sent). `teams` holds what an administrator sets per team: the
 organisation name patients see, and the mailbox that hears of submissions.
+
+Texts and email queued before this revision were never sent (nothing could
+send them): they become `not_configured`, so that the new dispatcher does
+not send old links months late and the portal tells the truth about them.
 """
 
 from __future__ import annotations
@@ -48,6 +52,9 @@ def upgrade() -> None:
     op.create_index("ix_notifications_due", "notifications", ["status", "next_attempt_at"], unique=False)
     op.create_index("ix_notifications_provider_id", "notifications", ["provider", "provider_id"], unique=False)
     op.create_index("ux_notifications_dedupe_key", "notifications", ["dedupe_key"], unique=True)
+    op.execute(
+        "UPDATE notifications SET status = 'not_configured' WHERE status = 'pending' AND channel IN ('sms', 'email')"
+    )
     op.add_column("encounters", sa.Column("reminders_enabled", sa.Boolean(), server_default="1", nullable=False))
     op.add_column("encounters", sa.Column("link_shown_at", Timestamp, nullable=True))
     op.create_table(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import uuid
 from collections.abc import Iterator
 from urllib.parse import quote
 
@@ -146,10 +147,40 @@ def test_authorization_headers_are_blanked(text: str) -> None:
     assert TOKEN not in redact(text)
 
 
+NOTIFY_SERVICE, NOTIFY_SECRET = str(uuid.uuid4()), str(uuid.uuid4())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"MIA_NOTIFY_API_KEY=mia_live-{NOTIFY_SERVICE}-{NOTIFY_SECRET}",
+        json.dumps({"settings": f"notify_api_key='team_key-{NOTIFY_SERVICE}-{NOTIFY_SECRET}'"}),
+    ],
+    ids=["environment", "json"],
+)
+def test_the_secret_half_of_a_notify_key_is_blanked(text: str) -> None:
+    redacted = redact(text)
+    assert NOTIFY_SECRET not in redacted and f"{NOTIFY_SERVICE}-{REDACTED}" in redacted  # the service id stays
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"MIA_SMTP_URL=smtp://mia-relay:{TOKEN}@send.nhs.net:587?starttls=true",
+        json.dumps({"exc_info": f"could not connect to smtps://leeds.mia%40nhs.net:{TOKEN}@send.nhs.net:465"}),
+    ],
+    ids=["environment", "json"],
+)
+def test_the_password_in_an_smtp_url_is_blanked(text: str) -> None:
+    redacted = redact(text)
+    assert TOKEN not in redacted and f":{REDACTED}@send.nhs.net" in redacted
+
+
 @pytest.mark.parametrize(
     "text",
     [
         '{"level": "INFO", "logger": "mia.upload.access", "route": "/p/{token}", "status": 200}',
+        '{"notification_id": "9d43215a-fb74-4d12-b399-9768e1b94a44", "time": "2026-12-02T05:47:38", "url": "http://a:b/c"}',
         '{"signal": "SIGTERM", "expires": "1700000000", "media_id": "m1", "upload_id": "u1"}',
         "File /work/mia/patient_upload/views.py, line 12, in verify",
     ],

@@ -345,6 +345,82 @@ def test_services_behind_the_load_balancer_trust_its_forwarded_headers(tf: Terra
     assert "load_balancer" not in tf.resource("aws_ecs_service", "maintenance")
 
 
+# --- notifications service --------------------------------------------------------
+
+MESSAGING_SECRETS = {"MIA_NOTIFY_API_KEY", "MIA_NOTIFY_CALLBACK_TOKEN", "MIA_SMTP_URL"}
+
+
+def _messaging_secrets(tf: Terraform) -> dict[str, set[str]]:
+    """Secret names per enabling variable, read from `local.messaging_secrets` (a merge of conditional maps)."""
+    expression = str(tf.locals["messaging_secrets"])
+    found: dict[str, set[str]] = {}
+    for variable, part in re.findall(r"var\.([a-z_]+) \? (\{.*?\}\}) : \{\}", expression):
+        found[variable] = set(re.findall(r"(MIA_[A-Z0-9_]+) = \{", part))
+    return found
+
+
+def test_notifications_service_runs_the_dispatcher_alone_outside_the_load_balancer(tf: Terraform) -> None:
+    container = tf.locals["containers"]["notifications"]
+    assert container["command"] == ["python", "manage.py", "deliver-notifications"]
+    assert container["image"] == "${local.images.upload}" and container["port"] is None
+    procfile = dict(line.split(": ", 1) for line in (PROJECT_ROOT / "Procfile").read_text().splitlines() if line)
+    assert procfile["notifications"] == ".venv/bin/python manage.py deliver-notifications"  # as under make run
+    service = tf.resource("aws_ecs_service", "notifications")
+    assert service["task_definition"] == '${aws_ecs_task_definition.app["notifications"].arn}'
+    assert service["desired_count"] == "${var.start_services ? 1 : 0}"
+    assert "load_balancer" not in service and "notifications" not in tf.locals["web_services"]
+    assert single(service["network_configuration"])["security_groups"] == ["${aws_security_group.notifications.id}"]
+    assert single(service["network_configuration"])["assign_public_ip"] is False
+    assert "notifications" in tf.resource("aws_cloudwatch_log_group", "service")["for_each"]
+
+
+def test_notifications_role_may_do_nothing_in_aws(tf: Terraform) -> None:
+    assert tf.locals["task_roles"]["notifications"] == "${aws_iam_role.notifications_task.arn}"
+    granted = [
+        body
+        for kind in ("aws_iam_role_policy", "aws_iam_role_policy_attachment")
+        for body in tf.resources.get(kind, {}).values()
+        if "aws_iam_role.notifications_task." in str(body["role"])
+    ]
+    assert granted == []
+
+
+def test_notifications_service_reaches_only_https_the_database_and_the_smtp_relay(tf: Terraform) -> None:
+    group = "${aws_security_group.notifications.id}"
+    assert tf.locals["app_security_group_ids"]["notifications"] == group
+    reached = set()
+    for name, rule in tf.resources["aws_vpc_security_group_egress_rule"].items():
+        if rule.get("for_each") == "${local.app_security_group_ids}" or rule["security_group_id"] == group:
+            reached.add((name, rule["from_port"], rule["to_port"]))
+    assert reached == {
+        ("app_https", 443, 443),
+        ("app_to_database", 3306, 3306),
+        ("notifications_smtp", "${var.smtp_port}", "${var.smtp_port}"),
+    }
+    smtp = tf.resource("aws_vpc_security_group_egress_rule", "notifications_smtp")
+    assert smtp["count"] == "${var.smtp_enabled ? 1 : 0}" and smtp["ip_protocol"] == "tcp"
+    assert tf.variables["smtp_port"]["default"] == 587
+    ingress = tf.resources["aws_vpc_security_group_ingress_rule"].values()
+    assert all(rule["security_group_id"] != group for rule in ingress), "nothing may connect to the dispatcher"
+
+
+def test_provider_credentials_come_from_secrets_manager_never_from_app_settings(tf: Terraform) -> None:
+    assert _messaging_secrets(tf) == {
+        "notify_enabled": {"MIA_NOTIFY_API_KEY", "MIA_NOTIFY_CALLBACK_TOKEN"},
+        "smtp_enabled": {"MIA_SMTP_URL"},
+    }
+    secret = tf.resource("aws_secretsmanager_secret", "messaging")
+    assert secret["for_each"] == "${local.messaging_secrets}"
+    assert secret["kms_key_id"] == "${aws_kms_key.platform.arn}"
+    versions = tf.resources["aws_secretsmanager_secret_version"].values()
+    assert all("secretsmanager_secret.messaging" not in str(version) for version in versions), "a value in the state"
+    assert "aws_secretsmanager_secret.messaging" in str(tf.locals["app_secret_arns"])
+    forbidden = single(tf.variables["app_settings"]["validation"])["condition"]
+    for name in MESSAGING_SECRETS:
+        assert f'"{name}"' in forbidden, f"{name} could be given in plain text through app_settings"
+    assert _settings_read_by_the_code() >= MESSAGING_SECRETS
+
+
 # --- configuration ------------------------------------------------------------
 
 
@@ -358,7 +434,9 @@ def _settings_read_by_the_code() -> set[str]:
 def test_components_get_only_settings_the_code_reads(tf: Terraform) -> None:
     known = _settings_read_by_the_code()
     configured = " ".join(str(tf.locals[name]) for name in ("common_environment", "containers"))
+    messaging = set().union(*_messaging_secrets(tf).values())
     given = set(re.findall(r"MIA_[A-Z0-9_]+", configured)) | set(tf.locals["app_key_secrets"]) | {"MIA_DATABASE_URL"}
+    given |= messaging
     assert "MIA_STORAGE_URL" in given and "MIA_ENV" in given
     assert given <= known, f"not read by shared/config/: {sorted(given - known)}"
     secrets = set(tf.locals["app_key_secrets"]) | {"MIA_DATABASE_URL"}
