@@ -62,7 +62,8 @@ def test_send_alerts_the_clinician_and_the_team_mailbox_with_the_reference_and_n
     assert set(bodies) == {CLINICIAN_EMAIL, TEAM_MAILBOX}
     reference = encounter_id[:8].upper()
     for body in bodies.values():
-        assert f"MIA request {reference}: the patient has sent photos or videos" in body
+        assert f"MIA: photos or videos received for request {reference}" in body
+        assert f"The patient has sent the photos or videos you asked for in request {reference}" in body
         assert f"{ctx.settings.portal_base_url}/review?encounter={encounter_id}" in body
         assert_no_patient_details(body)
     assert alerts.request_reference(encounter_id) == reference
@@ -116,7 +117,8 @@ def test_a_failed_invite_alerts_once_with_the_reason_and_not_once_the_patient_ha
     bodies = alert_bodies(ctx, encounter_id)
     assert set(bodies) == {CLINICIAN_EMAIL, TEAM_MAILBOX}
     for body in bodies.values():
-        assert f"MIA request {encounter_id[:8].upper()}: the text message carrying the patient's link" in body
+        assert f"the link for request {encounter_id[:8].upper()} did not reach the patient" in body
+        assert "the text message was not delivered" in body
         assert reason in body and f"/review?encounter={encounter_id}" in body
         assert_no_patient_details(body)
 
@@ -156,9 +158,7 @@ def test_a_file_that_could_not_be_prepared_is_alerted_once_the_patient_has_sent_
     bodies = [body for body in all_alert_bodies(ctx, encounter_id) if "could not be prepared" in body]
     assert len(bodies) == 4 and sent_alerts == 2
     for body in bodies:
-        assert (
-            f"MIA request {encounter_id[:8].upper()}: a photo or video the patient sent could not be prepared" in body
-        )
+        assert f"MIA: a file for request {encounter_id[:8].upper()} could not be prepared" in body
         assert "could not be read" not in body and "converted" not in body  # the reason stays in the portal
         assert_no_patient_details(body)
     # a week after both the failure and the Send, the sweep no longer looks

@@ -29,7 +29,7 @@ async def test_send_queues_an_alert_to_the_clinician_and_the_team_naming_only_th
     assert [message.channel for message in messages if message.kind == KIND_SUBMISSION] == ["portal"]
     for alert in alerts:
         assert alert.channel == "email"
-        assert f"MIA request {invite.encounter_id[:8].upper()}" in alert.body
+        assert f"request {invite.encounter_id[:8].upper()}" in alert.body
         assert f"{ctx.settings.portal_base_url}/review?encounter={invite.encounter_id}" in alert.body
         assert_no_patient_details(alert.body)
         assert "photo" in alert.body and "jpg" not in alert.body and "1 photo" not in alert.body
