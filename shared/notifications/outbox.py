@@ -23,6 +23,7 @@ from shared.ids import new_id
 
 TABLE = "notifications"
 KIND_PATIENT_INVITE = "patient_invite"
+KIND_PATIENT_REMINDER = "patient_reminder"
 KIND_SUBMISSION = "submission_received"
 CHANNEL_SMS = "sms"
 CHANNEL_EMAIL = "email"
