@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pages import account, audit, encounters, register_encounter, review, usage, users
+from pages import account, audit, encounters, register_encounter, review, teams, usage, users
 from shared.context import AppContext
 from shared.db.statuses import Role
 from shared.staff.authentication import StaffUser
@@ -40,6 +40,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("review", review.render, "Review", ":material/photo_library:", "review", CLINICIAN),
     PageSpec("usage", usage.render, "Usage", ":material/monitoring:", "usage", MANAGER),
     PageSpec("users", users.render, "Users", ":material/manage_accounts:", "users", ADMIN),
+    PageSpec("teams", teams.render, "Teams", ":material/groups:", "teams", ADMIN),
     PageSpec("audit", audit.render, "Audit log", ":material/policy:", "audit", ADMIN),
     PageSpec("account", account.render, "My account", ":material/account_circle:", "account", EVERYONE),
 )

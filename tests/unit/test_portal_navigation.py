@@ -14,7 +14,7 @@ PAGES_DIR = PROJECT_ROOT / "pages"
 
 def test_each_role_gets_only_its_pages_and_lands_on_the_first() -> None:
     assert [p.key for p in pages_for(Role.CLINICIAN)] == ["encounters", "register", "review", "account"]
-    assert [p.key for p in pages_for(Role.ADMIN)] == ["users", "audit", "account"]
+    assert [p.key for p in pages_for(Role.ADMIN)] == ["users", "teams", "audit", "account"]
     assert [p.key for p in pages_for(Role.MANAGER)] == ["usage", "account"]
     assert not allowed("users", Role.CLINICIAN) and not allowed("review", Role.ADMIN)
     assert not allowed("encounters", Role.MANAGER) and not allowed("nonexistent", Role.ADMIN)
