@@ -120,17 +120,22 @@ def _table(summaries: list[EncounterSummary], user: StaffUser, moment: dt.dateti
                 "Date of birth": date_of_birth(s.date_of_birth),
                 "NHS number": format_nhs_number(s.nhs_number) if s.nhs_number else "—",
                 "Status": status_label(s.status),
-                "Link sent": (f"{NEEDS_YOU} " if _needs_me(s, user) else "") + summary(s.messages, moment),
                 "Requested": local_time(s.created_at),
                 "Submitted": local_time(s.submitted_at),
                 "Files": f"{s.media_count} ({s.media_ready} ready)" if s.media_count else "—",
                 "Clinician": s.clinician_name,
+                "Messages to the patient": _messages(s, user, moment),
             }
             for s in summaries
         ],
         hide_index=True,
         width="stretch",
     )
+
+
+def _messages(s: EncounterSummary, user: StaffUser, moment: dt.datetime) -> str:
+    """The newest message to each channel, marked when it is my request and its link could not be delivered."""
+    return (f"{NEEDS_YOU} " if _needs_me(s, user) else "") + summary(s.messages, moment)
 
 
 def _needs_me(s: EncounterSummary, user: StaffUser) -> bool:

@@ -9,8 +9,8 @@ from collections.abc import Callable
 import streamlit as st
 
 from portal_ui.feedback import shown_on_page
-from portal_ui.formatting import when
-from portal_ui.message_states import table_rows
+from portal_ui.formatting import plain, when
+from portal_ui.message_states import failures_to_explain, table_rows
 from portal_ui.qr import qr_png
 from portal_ui.runtime import now
 from shared.config.messaging import MessagingSettings
@@ -56,6 +56,8 @@ def _draw_messages(messages: list[PatientMessage]) -> None:
         return
     st.markdown("**Messages to the patient**")
     st.dataframe(table_rows(messages, now()), hide_index=True, width="stretch")
+    for sentence in failures_to_explain(messages):
+        st.error(plain(sentence))
 
 
 def show_messages(ctx: AppContext, encounter_id: str) -> list[PatientMessage]:

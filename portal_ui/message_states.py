@@ -88,11 +88,24 @@ def table_rows(messages: list[PatientMessage], now: dt.datetime) -> list[dict[st
         {
             "Message": "Reminder" if message.is_reminder else "Link",
             "How": CHANNEL_LABELS.get(message.channel, message.channel),
-            "To": message.recipient or "—",
             "State": state_words(message, now),
-            "Queued": local_time(message.queued_at),
+            "To": message.recipient or "—",
+            "Created": local_time(message.queued_at),
         }
         for message in messages
+    ]
+
+
+def failures_to_explain(messages: list[PatientMessage]) -> list[str]:
+    """A sentence for each way whose newest message failed: the whole reason, not cut short by a table cell."""
+    newest: dict[str, PatientMessage] = {}
+    for message in messages:  # newest first
+        newest.setdefault(message.channel, message)
+    return [
+        f"The {CHANNEL_SERVICES.get(m.channel, m.channel)} to {m.recipient or 'the patient'} was not delivered: "
+        f"{m.failure_reason or NO_REASON}"
+        for m in newest.values()
+        if m.delivery == Delivery.FAILED
     ]
 
 

@@ -10,6 +10,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
+from portal_ui.formatting import plain
 from shared import audit
 from shared.context import AppContext
 from shared.db.tables import encounters, notifications
@@ -101,13 +102,13 @@ def test_the_encounter_list_shows_each_message_and_the_requester_their_badge(con
     at = sign_in(jones)
     assert "1 request of yours has a link that could not be delivered" in texts(at)
     assert any("could not be delivered" in w.value for w in at.sidebar.warning)  # the sidebar badge
-    (cell,) = at.dataframe[0].value["Link sent"]
+    (cell,) = at.dataframe[0].value["Messages to the patient"]
     assert cell.startswith("⚠ Needs you · Text delivered ")
     assert "Email failed " in cell and cell.endswith(": The email address does not exist.")
 
     other = sign_in(smith)
     other.radio[0].set_value("team").run()
-    (cell,) = other.dataframe[0].value["Link sent"]
+    (cell,) = other.dataframe[0].value["Messages to the patient"]
     assert not cell.startswith("⚠") and "Email failed" in cell  # the state, but not their badge
     assert not other.sidebar.warning
 
@@ -124,6 +125,8 @@ def test_the_requester_opening_the_request_clears_the_badge_and_sees_why(configu
     assert not at.sidebar.warning  # gone at once (the page drew the sidebar again)
     states = dict(zip(messages_table(at)["How"], messages_table(at)["State"], strict=True))
     assert states["Text message"].endswith(f": {NOT_A_MOBILE}") and states["Email"].startswith("Delivered at ")
+    explained = plain(f"The text message to +447700900123 was not delivered: {NOT_A_MOBILE}")  # drawn literally
+    assert explained in [e.value for e in at.error]
     (timeline,) = [d.value for d in at.dataframe if "Step" in d.value.columns]
     steps = list(timeline["Step"])
     assert "Link delivered by email" in steps and f"Link not delivered by text message: {NOT_A_MOBILE}" in steps

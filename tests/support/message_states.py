@@ -52,9 +52,7 @@ def mark_sent(ctx: AppContext, message_id: str, at: dt.datetime | None = None) -
 
 def mark_delivered(ctx: AppContext, message_id: str, at: dt.datetime | None = None) -> None:
     at = at or utcnow()
-    set_message(
-        ctx, message_id, status=NotificationStatus.DELIVERED, sent_at=at - dt.timedelta(seconds=20), delivered_at=at
-    )
+    set_message(ctx, message_id, status=NotificationStatus.DELIVERED, sent_at=at, delivered_at=at)
 
 
 def mark_failed(ctx: AppContext, message_id: str, reason: str, at: dt.datetime | None = None) -> None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from portal_ui.message_states import failed_invites_text, short_time, state_words, summary, table_rows
+from portal_ui.message_states import (
+    failed_invites_text,
+    failures_to_explain,
+    short_time,
+    state_words,
+    summary,
+    table_rows,
+)
 from portal_ui.timeline import timeline
 from shared.encounters.encounter import Encounter
 from shared.encounters.invites import Delivery, PatientMessage
@@ -72,10 +79,19 @@ def test_the_table_names_the_message_the_way_and_the_recipient() -> None:
     assert row == {
         "Message": "Reminder",
         "How": "Email",
-        "To": "a@example.org",
         "State": "Queued at 14:00, waiting to be sent",
-        "Queued": "21 Nov 2026 14:00",
+        "To": "a@example.org",
+        "Created": "21 Nov 2026 14:00",
     }
+
+
+def test_a_failure_is_explained_in_full_while_it_is_the_newest_message_that_way() -> None:
+    at = dt.datetime(2026, 11, 21, 14, 5)
+    failed = message(delivery=Delivery.FAILED, failed_at=at, failure_reason="This number can't receive texts.")
+    assert failures_to_explain([failed]) == [
+        "The text message to +447700900123 was not delivered: This number can't receive texts."
+    ]
+    assert failures_to_explain([QUEUED, failed]) == []  # sent again since: the newest is on its way
 
 
 def test_the_badge_counts_requests_in_words() -> None:

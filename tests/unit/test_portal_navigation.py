@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+from pathlib import Path
 
 from portal_ui.navigation import PAGES, allowed, pages_for
 from shared.config.settings import PROJECT_ROOT
@@ -25,6 +26,8 @@ def test_every_page_module_is_listed_by_its_render_function() -> None:
     listed = {inspect.getsourcefile(page.render) for page in PAGES}
     on_disk = {str(path) for path in PAGES_DIR.glob("*.py") if path.name != "__init__.py"}
     assert listed == on_disk
+    for page in PAGES:  # a fresh server runs pages/<address>.py for a first request to an address (its file mode)
+        assert Path(inspect.getsourcefile(page.render) or "").stem == page.url_path, page.key
     for page in PAGES:
         assert page.render.__name__ == "render", page.key
         assert list(inspect.signature(page.render).parameters) == ["user", "ctx"], page.key
