@@ -183,3 +183,18 @@ def test_send_by_email_is_not_offered_without_an_email_service(sqlite_portal: Ap
     assert "No email service is set up, so the link cannot be emailed from here." in texts(at)
     assert "No reminder can go: no text message or email service is set up." in texts(at)
     assert not [t for t in at.text_input if t.label == "Patient's email address"]
+
+
+def test_a_patient_without_phone_or_email_gets_the_link_in_clinic(configured_portal: AppContext) -> None:
+    account = make_staff(configured_portal, "drjones")
+    at = sign_in(account)
+    register(at, phone="")
+    assert "Enter a UK mobile number or an email address, or tick the in-clinic box." in texts(at)
+    widget(at.checkbox, "No phone or email: I will hand the link over in clinic (QR code)").check()
+    widget(at.checkbox, "Remind the patient if they have not sent anything").uncheck()
+    widget(at.button, "Create request and link").click().run()
+    assert "Request created. Hand it over now" in texts(at) and len(at.code) == 1
+    assert list(messages_table(at)["State"]) == ["Not sent: the link is handed over in clinic (link or QR code)"]
+    with configured_portal.engine.connect() as conn:
+        row = conn.execute(select(encounters.c.link_shown_at, encounters.c.reminders_enabled)).one()
+    assert row.link_shown_at is not None and row.reminders_enabled is False
