@@ -20,6 +20,7 @@ from portal_ui import auth_gate, links, navigation, session
 from portal_ui.enrollment_view import QUERY_PARAM as ENROLL_PARAM
 from portal_ui.enrollment_view import render_enrollment
 from portal_ui.formatting import plain
+from portal_ui.message_states import failed_invites_text
 from portal_ui.navigation import PageSpec
 from portal_ui.runtime import portal_context
 from shared.config.settings import PROJECT_ROOT
@@ -104,6 +105,9 @@ def _sidebar(ctx: AppContext, user: StaffUser) -> None:
         st.caption(user.role.capitalize() + (f" · {plain(user.team)}" if user.team else ""))
         if user.role == Role.CLINICIAN:
             counts = submission_counts(ctx, Viewer(user.id, user.team))
+            if counts.invites_failed:
+                st.warning(failed_invites_text(counts.invites_failed))
+                links.link_to("encounters", "See them on Encounters", icon=":material/list_alt:")
             if counts.new_for_me:
                 st.info(f"{counts.new_for_me} new submission{'s' if counts.new_for_me != 1 else ''} for you")
             if counts.awaiting_team:

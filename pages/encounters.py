@@ -1,20 +1,33 @@
-"""Encounters: mine or my team's, their status, filters, NHS-number search and new-submission counts."""
+"""Encounters: mine or my team's, their status and the state of the messages that carried each link, filters,
+NHS-number search, new-submission counts, and a warning for my requests whose link could not be delivered."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import streamlit as st
 
 from portal_ui import links
 from portal_ui.feedback import shown_on_page
 from portal_ui.formatting import STATUS_LABELS, date_of_birth, local_time, status_label, utc_bound
+from portal_ui.message_states import failed_invites_text, summary
 from portal_ui.runtime import actor, now
 from shared.context import AppContext
 from shared.db.statuses import EncounterStatus
 from shared.encounters import queries
 from shared.encounters.identifiers import format_nhs_number
-from shared.encounters.queries import SCOPE_MINE, SCOPE_TEAM, EncounterFilter, EncounterSummary, Viewer
+from shared.encounters.queries import (
+    SCOPE_MINE,
+    SCOPE_TEAM,
+    EncounterFilter,
+    EncounterSummary,
+    SubmissionCounts,
+    Viewer,
+)
 from shared.staff.authentication import StaffUser
 
+NEEDS_YOU = "⚠ Needs you ·"
+WHAT_TO_DO = "Open the request to see why, then send the link again, send it by email instead, or hand it over."
 PAGE_SIZE = 50
 PAGE_KEY = "mia_encounters_page"
 FILTER_KEY = "mia_encounters_filter"
@@ -24,7 +37,8 @@ def render(user: StaffUser, ctx: AppContext) -> None:
     viewer = Viewer(user.id, user.team)
     moment = now()
     st.title("Encounters")
-    _counts(ctx, viewer, has_team=bool(user.team))
+    counts = _counts(ctx, viewer, has_team=bool(user.team))
+    _failed_invites(counts.invites_failed)
     flt, nhs_query = _filters(user)
     signature = repr((flt, nhs_query))
     new_filter = st.session_state.get(FILTER_KEY) != signature
@@ -49,18 +63,25 @@ def render(user: StaffUser, ctx: AppContext) -> None:
         return
 
     st.caption(f"{total} encounter{'s' if total != 1 else ''}, newest first.")
-    _table(summaries)
+    _table(summaries, user, moment)
     if total > PAGE_SIZE and not nhs_query.strip():
         _pager(page, total)
-    _open_one(summaries)
+    _open_one(summaries, user)
 
 
-def _counts(ctx: AppContext, viewer: Viewer, *, has_team: bool) -> None:
+def _counts(ctx: AppContext, viewer: Viewer, *, has_team: bool) -> SubmissionCounts:
     counts = queries.submission_counts(ctx, viewer)
     new_col, mine_col, team_col = st.columns(3)
     new_col.metric("New submissions for you", counts.new_for_me)
     mine_col.metric("Waiting for review: mine", counts.awaiting_mine)
     team_col.metric("Waiting for review: my team", counts.awaiting_team if has_team else counts.awaiting_mine)
+    return counts
+
+
+def _failed_invites(failed: int) -> None:
+    """The badge: my requests whose link was not delivered, until I send it again, by email, or open the request."""
+    if failed:
+        st.warning(f"{failed_invites_text(failed)} {WHAT_TO_DO}")
 
 
 def _filters(user: StaffUser) -> tuple[EncounterFilter, str]:
@@ -91,7 +112,7 @@ def _filters(user: StaffUser) -> tuple[EncounterFilter, str]:
     return flt, nhs_query
 
 
-def _table(summaries: list[EncounterSummary]) -> None:
+def _table(summaries: list[EncounterSummary], user: StaffUser, moment: dt.datetime) -> None:
     st.dataframe(
         [
             {
@@ -103,12 +124,22 @@ def _table(summaries: list[EncounterSummary]) -> None:
                 "Submitted": local_time(s.submitted_at),
                 "Files": f"{s.media_count} ({s.media_ready} ready)" if s.media_count else "—",
                 "Clinician": s.clinician_name,
+                "Messages to the patient": _messages(s, user, moment),
             }
             for s in summaries
         ],
         hide_index=True,
         width="stretch",
     )
+
+
+def _messages(s: EncounterSummary, user: StaffUser, moment: dt.datetime) -> str:
+    """The newest message to each channel, marked when it is my request and its link could not be delivered."""
+    return (f"{NEEDS_YOU} " if _needs_me(s, user) else "") + summary(s.messages, moment)
+
+
+def _needs_me(s: EncounterSummary, user: StaffUser) -> bool:
+    return s.invite_failed and s.clinician_id == user.id
 
 
 def _pager(page: int, total: int) -> None:
@@ -123,13 +154,14 @@ def _pager(page: int, total: int) -> None:
         st.rerun()
 
 
-def _open_one(summaries: list[EncounterSummary]) -> None:
+def _open_one(summaries: list[EncounterSummary], user: StaffUser) -> None:
     by_id = {s.id: s for s in summaries}
     choice = st.selectbox(
         "Open an encounter",
         list(by_id),
         format_func=lambda encounter_id: (
-            f"{by_id[encounter_id].patient_name} · born {date_of_birth(by_id[encounter_id].date_of_birth)} · "
+            ("⚠ " if _needs_me(by_id[encounter_id], user) else "")
+            + f"{by_id[encounter_id].patient_name} · born {date_of_birth(by_id[encounter_id].date_of_birth)} · "
             f"{status_label(by_id[encounter_id].status)} · requested {local_time(by_id[encounter_id].created_at)}"
         ),
         key="mia_encounters_choice",

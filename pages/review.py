@@ -11,20 +11,23 @@ import datetime as dt
 
 import streamlit as st
 
-from portal_ui import links
+from portal_ui import links, session
 from portal_ui.feedback import shown_on_page
 from portal_ui.formatting import date_of_birth, local_time, plain, status_label, when
-from portal_ui.invite_panel import lifetime_select, show_link, show_outbox
+from portal_ui.invite_panel import lifetime_select, reminders_switch, send_by_email_form, show_link, show_messages
 from portal_ui.media_grid import gallery_html, label
 from portal_ui.runtime import actor, now
+from portal_ui.timeline import timeline
 from shared.context import Actor, AppContext
 from shared.db.statuses import EncounterStatus
 from shared.encounters import invites, queries, review
 from shared.encounters.encounter import Encounter
 from shared.encounters.identifiers import format_nhs_number
+from shared.encounters.invites import PatientMessage
 from shared.encounters.queries import Viewer
 from shared.encounters.requests import (
     CLOSED_STATUSES,
+    Invite,
     decrypt_patient,
     decrypt_request_note,
     derived_status,
@@ -50,7 +53,9 @@ def render(user: StaffUser, ctx: AppContext) -> None:
         st.error("That encounter does not exist, was deleted, or is not one you or your team registered.")
         return
     _record_first_view(ctx, encounter, person, moment)
-    _patient(ctx, encounter, moment)
+    messages = invites.patient_messages(ctx, encounter.id)
+    _failures_seen(ctx, encounter, messages, person)
+    _patient(ctx, encounter, messages, moment)
     _consent(ctx, encounter)
     _media(ctx, encounter, person, moment)
     _review(ctx, encounter, person, moment)
@@ -89,7 +94,15 @@ def _record_first_view(ctx: AppContext, encounter: Encounter, person: Actor, mom
     st.session_state[seen_key] = True
 
 
-def _patient(ctx: AppContext, encounter: Encounter, moment: dt.datetime) -> None:
+def _failures_seen(ctx: AppContext, encounter: Encounter, messages: list[PatientMessage], person: Actor) -> None:
+    """The requesting clinician has the request open: a failed invite no longer needs their badge."""
+    if encounter.clinician_id != person.user_id or not any(m.needs_attention for m in messages):
+        return
+    if invites.failures_seen(ctx, encounter.id, actor=person):
+        st.rerun()  # the sidebar, drawn before this page, loses its badge
+
+
+def _patient(ctx: AppContext, encounter: Encounter, messages: list[PatientMessage], moment: dt.datetime) -> None:
     patient = decrypt_patient(ctx.cipher, encounter)
     st.title(plain(patient.name))
     st.caption(f"Request reference {request_reference(encounter.id)} (the one alert emails name)")
@@ -104,17 +117,8 @@ def _patient(ctx: AppContext, encounter: Encounter, moment: dt.datetime) -> None
         st.markdown("**Request shown to the patient**")
         st.info(plain(note))
     with st.expander("Timeline"):
-        steps = [
-            ("Requested", encounter.created_at),
-            ("Link sent", encounter.invited_at),
-            ("Link opened", encounter.opened_at),
-            ("Date of birth confirmed", encounter.verified_at),
-            ("Consent given", encounter.consented_at),
-            ("Sent by the patient", encounter.submitted_at),
-            ("Reviewed", encounter.reviewed_at),
-        ]
         st.dataframe(
-            [{"Step": name, "When": when(at, moment)} for name, at in steps if at is not None],
+            [{"Step": name, "When": when(at, moment)} for name, at in timeline(encounter, messages)],
             hide_index=True,
             width="stretch",
         )
@@ -125,33 +129,49 @@ def _link_actions(ctx: AppContext, encounter: Encounter, person: Actor, moment: 
         return
     st.subheader("Patient link")
     status = derived_status(encounter, moment)
+    live = status == encounter.status
     if status == EncounterStatus.LOCKED:
         st.warning("The link is locked after too many wrong dates of birth. Unlock it or issue a new link.")
     elif status == EncounterStatus.EXPIRED:
         st.warning("The link has expired. Issue a new link to ask again.")
     else:
         st.caption(f"The link works until {when(encounter.invite_expires_at, moment)}.")
-    show_col, resend_col, unlock_col = st.columns(3)
+    show_messages(ctx, encounter.id)
     shown_key = f"mia_show_link_{encounter.id}"
+
+    def done(notice: str, shown: Invite | None = None) -> None:
+        """Say what was done above the page and draw it again (the messages table then shows the new rows)."""
+        session.notify("success", notice)
+        if shown is not None:
+            st.session_state[shown_key] = shown
+        st.rerun()
+
+    show_col, resend_col, unlock_col = st.columns(3)
     with shown_on_page():
-        if show_col.button("Show link and QR code", disabled=status != encounter.status):
+        if show_col.button("Show link and QR code", disabled=not live):
             st.session_state[shown_key] = invites.show_link(ctx, encounter.id, actor=person)
-        if resend_col.button("Send the link again", disabled=status != encounter.status):
-            st.session_state[shown_key] = invites.resend_invite(ctx, encounter.id, actor=person, now=moment)
-            st.toast("The link has been queued again.")
+        if resend_col.button("Send the link again", disabled=not live):
+            invites.resend_invite(ctx, encounter.id, actor=person, now=moment)
+            done("The same link has been queued again to the patient.")
         if unlock_col.button("Unlock the link", disabled=status != EncounterStatus.LOCKED):
             unlock(ctx, encounter.id, actor=person)
             st.rerun()
-        with st.form(f"mia-reissue-{encounter.id}"):
-            st.markdown("**Issue a new link** (the old one stops working)")
-            lifetime = lifetime_select("The new link works for", ctx.settings.invite_lifetime_hours)
-            if st.form_submit_button("Issue a new link"):
-                st.session_state[shown_key] = reissue_invite(ctx, encounter.id, actor=person, lifetime_hours=lifetime)
-                st.rerun()
     invite = st.session_state.get(shown_key)
     if invite is not None and invite.expires_at > moment:
         show_link(invite, moment)
-    show_outbox(ctx, encounter.id)
+    if live:
+        patient = decrypt_patient(ctx.cipher, encounter)
+        send_by_email_form(
+            ctx, encounter.id, patient.email, person, on_sent=lambda _: done("The link has been queued by email.")
+        )
+    reminders_switch(ctx, encounter, person)
+    with shown_on_page(), st.form(f"mia-reissue-{encounter.id}"):
+        st.markdown("**Issue a new link** (the old one stops working)")
+        lifetime = lifetime_select("The new link works for", ctx.settings.invite_lifetime_hours)
+        if st.form_submit_button("Issue a new link"):
+            reissue_invite(ctx, encounter.id, actor=person, lifetime_hours=lifetime)
+            shown = invites.show_link(ctx, encounter.id, actor=person)  # drawn below: its showing is recorded
+            done("A new link has been issued; the old one no longer works.", shown)
 
 
 def _consent(ctx: AppContext, encounter: Encounter) -> None:

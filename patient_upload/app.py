@@ -11,7 +11,7 @@ from aiohttp import web
 
 from patient_upload import health
 from patient_upload.assets import Assets
-from patient_upload.middleware import add_security_headers, errors, log_access
+from patient_upload.middleware import add_security_headers, errors, log_access, organisation
 from patient_upload.routes import setup_routes
 from patient_upload.state import STATE, AppState
 from patient_upload.templating import make_environment
@@ -67,7 +67,7 @@ def create_app(
         min_body_rate=ctx.settings.upload_min_bytes_per_second if min_body_rate is None else min_body_rate,
         body_rate_window=body_rate_window,
     )
-    app = web.Application(middlewares=[log_access, errors], client_max_size=MAX_FORM_BYTES)
+    app = web.Application(middlewares=[log_access, errors, organisation], client_max_size=MAX_FORM_BYTES)
     app[STATE] = state
     app.on_response_prepare.append(add_security_headers)
     health.setup_readiness(app, readiness_cache_seconds)

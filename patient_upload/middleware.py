@@ -12,6 +12,7 @@ sentence for the patient, not 500: it will work again once they are back.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
@@ -21,7 +22,7 @@ from patient_upload.media import MEDIA_CSP
 from patient_upload.refusals import Refusal, refusal_for, service_unavailable
 from patient_upload.security_headers import security_headers
 from patient_upload.state import state_of
-from patient_upload.templating import render
+from patient_upload.templating import ORGANISATION, patient_organisation, render
 from patient_upload.tus.protocol import REFUSAL_HEADER, ProtocolError, base_headers
 from patient_upload.web_session import current_session, is_https
 from shared.encounters.errors import EncounterError
@@ -42,6 +43,8 @@ PAGE_TITLES = {
     "consent_needed": "Please answer the consent questions first",
     "unavailable": "Sorry, the service is unavailable",
 }
+# The pages of a verified patient (a session bound to an encounter): they show their team's organisation name.
+SESSION_PAGES = frozenset({"/consent", "/upload", "/send", "/done", "/sign-out"})
 # Refusals whose page must not look the session up (it has ended, or the database is down).
 NO_SESSION_LOOKUP = {"session_ended", "unavailable"}
 
@@ -135,6 +138,20 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if _is_tus(request) or _is_api(request):
             return web.Response(status=500, text=message, headers=base_headers() if _is_tus(request) else None)
         return render(request, "message.html", status=500, title="Sorry, there is a problem", message=message, code="")
+
+
+@web.middleware
+async def organisation(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A verified patient's pages name their team's organisation (templating.ORGANISATION); others the default.
+
+    Inside `errors`, so a database outage here is answered like any other.
+    """
+    if _route(request) in SESSION_PAGES:
+        session = await current_session(request)
+        if session is not None:
+            state = state_of(request)
+            request[ORGANISATION] = await asyncio.to_thread(patient_organisation, state.ctx, session.encounter_id)
+    return await handler(request)
 
 
 def _route(request: web.Request) -> str:

@@ -19,6 +19,7 @@ from shared.staff.account_admin import AdminError
 from shared.staff.accounts import UserError
 from shared.staff.enrollment import EnrollmentError
 from shared.staff.passwords import PasswordError
+from shared.staff.teams import TeamSettingsError
 
 DOMAIN_ERRORS: tuple[type[Exception], ...] = (
     EncounterError,
@@ -27,6 +28,7 @@ DOMAIN_ERRORS: tuple[type[Exception], ...] = (
     UserError,
     EnrollmentError,
     PasswordError,
+    TeamSettingsError,
 )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pages import account, audit, encounters, register_encounter, review, usage, users
+from pages import account, audit, encounters, register, review, teams, usage, users
 from shared.context import AppContext
 from shared.db.statuses import Role
 from shared.staff.authentication import StaffUser
@@ -36,10 +36,11 @@ EVERYONE = frozenset(role.value for role in Role)
 
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("encounters", encounters.render, "Encounters", ":material/list_alt:", "encounters", CLINICIAN),
-    PageSpec("register", register_encounter.render, "New request", ":material/person_add:", "register", CLINICIAN),
+    PageSpec("register", register.render, "New request", ":material/person_add:", "register", CLINICIAN),
     PageSpec("review", review.render, "Review", ":material/photo_library:", "review", CLINICIAN),
     PageSpec("usage", usage.render, "Usage", ":material/monitoring:", "usage", MANAGER),
     PageSpec("users", users.render, "Users", ":material/manage_accounts:", "users", ADMIN),
+    PageSpec("teams", teams.render, "Teams", ":material/groups:", "teams", ADMIN),
     PageSpec("audit", audit.render, "Audit log", ":material/policy:", "audit", ADMIN),
     PageSpec("account", account.render, "My account", ":material/account_circle:", "account", EVERYONE),
 )

@@ -48,6 +48,8 @@ class Encounter:
     deleted_by: str | None
     delete_reason: bytes | None
     updated_at: dt.datetime
+    reminders_enabled: bool
+    link_shown_at: dt.datetime | None  # first time a clinician showed the link or its QR code (not "sent")
 
     @classmethod
     def from_row(cls, row: Row) -> Encounter:

@@ -9,6 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import phonenumbers
+from phonenumbers import PhoneNumberType
+
 from shared.email_addresses import InvalidEmail, normalize_email_address
 from shared.numbers import ascii_digits
 
@@ -37,18 +40,50 @@ def format_nhs_number(digits: str) -> str:
     return f"{digits[:3]} {digits[3:6]} {digits[6:]}"
 
 
+# Ofcom's range for drama and tests (07700 900000-900999): real mobile numbers in form, never anyone's
+# phone; `phonenumbers` calls them invalid, GOV.UK Notify's smoke tests use them, so they are taken as mobiles.
+_DRAMA_MOBILES = re.compile(r"\+447700900\d{3}")
+_PHONE_CHARACTERS = re.compile(r"[0-9+() .-]{1,30}")
+# Crown dependencies share +44 and Notify texts them as UK numbers.
+_UK_REGIONS = {"GB", "GG", "JE", "IM"}
+NOT_A_MOBILE = "Enter a UK mobile number, for example 07700 900123."
+NOT_UK = (
+    "Only UK mobile numbers (07…, or +44 7…) can be sent a text. For a number from another country, "
+    "use the patient's email address or hand the link over in clinic."
+)
+CANNOT_TEXT = (
+    "This number can't receive texts (it is a landline or another kind of number that is not a mobile). "
+    "Enter a UK mobile number, use the patient's email address, or hand the link over in clinic."
+)
+
+
 def normalize_uk_mobile(raw: str) -> str:
-    """A UK mobile number in E.164 form (+447…)."""
-    compact = re.sub(r"[\s()-]", "", raw or "")
-    if compact.startswith("00"):
-        compact = "+" + compact[2:]
-    if compact.startswith("07"):
-        compact = "+44" + compact[1:]
-    elif compact.startswith("447"):
-        compact = "+" + compact
-    if not compact.startswith("+447") or ascii_digits(compact[4:], max_digits=9, min_digits=9) is None:
-        raise InvalidIdentifier("Enter a UK mobile number, for example 07700 900123.")
-    return compact
+    """A UK mobile number in E.164 form (+447…), parsed with `phonenumbers` (the libphonenumber data).
+
+    Refused at registration rather than as a failed text later: anything
+    that is not a phone number, a number outside the UK (texts go through
+    GOV.UK Notify's UK service) and a UK number that cannot receive texts
+    (landline, freephone, pager, VoIP, personal number), each with its own sentence.
+    """
+    value = " ".join((raw or "").split())  # a pasted number may carry tabs or no-break spaces
+    if not _PHONE_CHARACTERS.fullmatch(value):  # ASCII digits only: no letters (vanity numbers), no other scripts
+        raise InvalidIdentifier(NOT_A_MOBILE)
+    try:
+        number = phonenumbers.parse(value, "GB")
+    except phonenumbers.NumberParseException:
+        raise InvalidIdentifier(NOT_A_MOBILE) from None
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if number.country_code != 44:
+        raise InvalidIdentifier(NOT_UK)
+    if number.extension or not phonenumbers.is_possible_number(number):
+        raise InvalidIdentifier(NOT_A_MOBILE)
+    if _DRAMA_MOBILES.fullmatch(e164):
+        return e164
+    if not phonenumbers.is_valid_number(number) or phonenumbers.region_code_for_number(number) not in _UK_REGIONS:
+        raise InvalidIdentifier(NOT_A_MOBILE)
+    if phonenumbers.number_type(number) != PhoneNumberType.MOBILE:
+        raise InvalidIdentifier(CANNOT_TEXT)
+    return e164
 
 
 def normalize_email(raw: str) -> str:

@@ -13,14 +13,15 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, case, func, or_, select
+from sqlalchemy import Connection, and_, case, exists, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from shared import audit
 from shared.context import Actor, AppContext
-from shared.db.statuses import EncounterStatus, MediaStatus
+from shared.db.statuses import EncounterStatus, MediaStatus, NotificationStatus
 from shared.db.tables import encounters, media, notifications, users
 from shared.encounters.encounter import Encounter, encounters_from, load_encounter
+from shared.encounters.invites import PATIENT_MESSAGE_KINDS, PatientMessage, latest_by_channel
 from shared.encounters.requests import CLOSED_STATUSES, decrypt_patient, derived_status, find_by_nhs_number
 from shared.notifications.outbox import KIND_SUBMISSION
 
@@ -156,8 +157,11 @@ class EncounterSummary:
     invite_expires_at: dt.datetime | None
     submitted_at: dt.datetime | None
     reviewed_at: dt.datetime | None
+    clinician_id: str = ""
     media_count: int = 0
     media_ready: int = 0
+    messages: tuple[PatientMessage, ...] = ()  # the newest invite or reminder to each channel
+    invite_failed: bool = False  # a failed invite or reminder nobody has acted on yet (the requester's badge)
 
 
 def media_counts(conn: Connection, encounter_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
@@ -177,6 +181,8 @@ def _summaries(
     ctx: AppContext, conn: Connection, rows: Sequence[Encounter], *, now: dt.datetime
 ) -> list[EncounterSummary]:
     counts = media_counts(conn, [row.id for row in rows])
+    messages = latest_by_channel(ctx, conn, [row.id for row in rows])
+    failing = failed_invites_among(conn, [row.id for row in rows])
     clinician_ids = {row.clinician_id for row in rows}
     names = dict(
         conn.execute(select(users.c.id, users.c.display_name).where(users.c.id.in_(clinician_ids))).all()
@@ -200,11 +206,32 @@ def _summaries(
                 invite_expires_at=row.invite_expires_at,
                 submitted_at=row.submitted_at,
                 reviewed_at=row.reviewed_at,
+                clinician_id=row.clinician_id,
                 media_count=files,
                 media_ready=ready,
+                messages=tuple(messages.get(row.id, ())),
+                invite_failed=row.id in failing and row.status not in CLOSED_STATUSES,
             )
         )
     return summaries
+
+
+def _failure_to_act_on() -> ColumnElement[bool]:
+    """SQL: the encounter has a failed invite or reminder nobody has acted on (shared.encounters.invites)."""
+    return exists().where(
+        notifications.c.encounter_id == encounters.c.id,
+        notifications.c.kind.in_(PATIENT_MESSAGE_KINDS),
+        notifications.c.status == NotificationStatus.FAILED.value,
+        notifications.c.read_at.is_(None),
+    )
+
+
+def failed_invites_among(conn: Connection, encounter_ids: Sequence[str]) -> set[str]:
+    """Which of these encounters have a failed invite or reminder nobody has acted on."""
+    if not encounter_ids:
+        return set()
+    query = select(encounters.c.id).where(encounters.c.id.in_(list(encounter_ids)), _failure_to_act_on())
+    return set(conn.execute(query).scalars())
 
 
 @dataclass(frozen=True)
@@ -212,6 +239,7 @@ class SubmissionCounts:
     new_for_me: int  # unread "patient sent their files" notices addressed to this clinician
     awaiting_mine: int  # submitted, not yet reviewed: registered by me
     awaiting_team: int  # submitted, not yet reviewed: anyone in my team (including me)
+    invites_failed: int = 0  # my open requests whose invite or reminder failed and that I have not acted on
 
 
 def submission_counts(ctx: AppContext, viewer: Viewer) -> SubmissionCounts:
@@ -232,7 +260,15 @@ def submission_counts(ctx: AppContext, viewer: Viewer) -> SubmissionCounts:
             )
             return int(conn.execute(query).scalar() or 0)
 
-        return SubmissionCounts(int(unread or 0), awaiting(SCOPE_MINE), awaiting(SCOPE_TEAM))
+        failed = conn.execute(
+            select(func.count()).where(
+                encounters.c.clinician_id == viewer.user_id,
+                encounters.c.deleted_at.is_(None),
+                encounters.c.status.not_in([s.value for s in CLOSED_STATUSES]),
+                _failure_to_act_on(),
+            )
+        ).scalar()
+        return SubmissionCounts(int(unread or 0), awaiting(SCOPE_MINE), awaiting(SCOPE_TEAM), int(failed or 0))
 
 
 def awaiting_review(ctx: AppContext, viewer: Viewer, *, now: dt.datetime, limit: int = 50) -> list[EncounterSummary]:

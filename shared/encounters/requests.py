@@ -202,8 +202,13 @@ def register_encounter(
     patient: PatientDetails,
     request_note: str | None = None,
     lifetime_hours: int | None = None,
+    reminders: bool = True,
 ) -> Invite:
-    """Create the encounter for the acting clinician and its first invite (queued to the patient)."""
+    """Create the encounter for the acting clinician and its first invite (queued to the patient).
+
+    `reminders`: whether the patient is reminded on the configured schedule
+    if they have not sent anything (switchable later: `set_reminders`).
+    """
     lifetime = _lifetime(ctx, lifetime_hours)
     note = validate_request_note(request_note)
     with ctx.engine.begin() as conn:
@@ -229,6 +234,7 @@ def register_encounter(
                 phone=enc("phone", patient.phone),
                 email=enc("email", patient.email),
                 request_note=enc("request_note", note),
+                reminders_enabled=reminders,
                 created_at=now,
                 updated_at=now,
             )
@@ -241,7 +247,7 @@ def register_encounter(
             actor_id=actor.user_id,
             encounter_id=encounter_id,
             remote_addr=actor.remote_addr,
-            detail={"invite_expires_at": invite.expires_at.isoformat()},
+            detail={"invite_expires_at": invite.expires_at.isoformat(), "reminders": reminders},
         )
     return invite
 
@@ -286,6 +292,31 @@ def unlock(ctx: AppContext, encounter_id: str, *, actor: Actor) -> None:
         audit.record(
             conn,
             "invite.unlocked",
+            actor_type=audit.ACTOR_USER,
+            actor_id=actor.user_id,
+            encounter_id=encounter_id,
+            remote_addr=actor.remote_addr,
+        )
+
+
+def set_reminders(ctx: AppContext, encounter_id: str, enabled: bool, *, actor: Actor) -> None:
+    """Switch the patient's reminders off (or back on) for this request; audited when it changes.
+
+    Reminders already queued still go; none is queued while they are off
+    (shared.notifications.reminders reads `reminders_enabled`).
+    """
+    with ctx.engine.begin() as conn:
+        row = load_open(conn, encounter_id)
+        if row.reminders_enabled == enabled:
+            return
+        conn.execute(
+            update(encounters)
+            .where(encounters.c.id == encounter_id)
+            .values(reminders_enabled=enabled, updated_at=utcnow())
+        )
+        audit.record(
+            conn,
+            "reminders.switched_on" if enabled else "reminders.switched_off",
             actor_type=audit.ACTOR_USER,
             actor_id=actor.user_id,
             encounter_id=encounter_id,

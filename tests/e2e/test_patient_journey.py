@@ -1,6 +1,7 @@
 """The patient's whole journey in headless Chromium at a phone's size, with a screenshot of each screen.
 
-Screenshots land in test-output/screenshots/patient-journey/<database>-<store>/.
+Screenshots land in test-output/screenshots/patient-journey/<database>-<store>/, and those of every page
+naming the organisation, at phone and desktop size, in test-output/screenshots/patient-pages/<size>/.
 """
 
 from __future__ import annotations
@@ -10,13 +11,16 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from patient_upload.app import create_app
-from shared.context import AppContext
+from shared.config.messaging import MAX_ORGANISATION_NAME
+from shared.context import Actor, AppContext, build_context
 from shared.db.statuses import EncounterStatus, UploadStatus
 from shared.db.tables import encounters, media, uploads
-from tests.support.browser import PHONE_VIEWPORT, SCREENSHOT_DIR
+from shared.staff.teams import save_team_settings
+from tests.conftest import make_settings
+from tests.support.browser import DESKTOP_VIEWPORT, PHONE_VIEWPORT, SCREENSHOT_DIR
 from tests.support.factories import REQUEST_NOTE, make_clinician, make_encounter
 from tests.support.upload_payloads import real_jpeg, real_mp4, write_jpeg_payload
 from tests.support.upload_server import serve_in_thread
@@ -25,17 +29,18 @@ pytestmark = pytest.mark.e2e
 
 
 class Screens:
-    """Saves numbered screenshots and checks each screen fits the phone without sideways scrolling."""
+    """Saves numbered screenshots and checks each screen fits its width (the phone's) without sideways scrolling."""
 
-    def __init__(self, page: Page, folder: str) -> None:
+    def __init__(self, page: Page, folder: str, max_width: int = PHONE_VIEWPORT["width"]) -> None:
         self.page = page
+        self.max_width = max_width
         self.folder = SCREENSHOT_DIR / folder
         self.folder.mkdir(parents=True, exist_ok=True)
         self.count = 0
 
     def capture(self, name: str) -> Path:
         width = self.page.evaluate("document.documentElement.scrollWidth")
-        assert width <= PHONE_VIEWPORT["width"], f"{name}: the page scrolls sideways ({width}px)"
+        assert width <= self.max_width, f"{name}: the page scrolls sideways ({width}px)"
         self.count += 1
         path = self.folder / f"{self.count:02d}-{name}.png"
         self.page.screenshot(path=str(path), full_page=True)
@@ -192,3 +197,73 @@ def test_an_upload_resumes_after_a_reload(
     with upload_ctx.engine.connect() as conn:
         rows = conn.execute(select(uploads)).all()
     assert [row.status for row in rows] == [UploadStatus.COMPLETE] and rows[0].upload_length == 3 * 1024 * 1024
+
+
+# The longest organisation name allowed (MAX_ORGANISATION_NAME), with an en dash: the header must still fit a phone.
+LONGEST_TEAM_NAME = "Leeds Teaching Hospitals NHS Trust – Dermatology and Plastic"
+TRUST = "Leeds Teaching Hospitals NHS Trust"
+SIZES = {"phone": PHONE_VIEWPORT, "desktop": DESKTOP_VIEWPORT}
+
+
+@pytest.fixture
+def named_ctx(tmp_path: Path, sqlite_engine: Engine) -> AppContext:
+    """MIA_ORGANISATION_NAME set, and Dermatology's own (longest) name saved by an administrator."""
+    ctx = build_context(make_settings(tmp_path / "var", MIA_ORGANISATION_NAME=TRUST), engine=sqlite_engine)
+    admin = make_clinician(ctx, "admin1", team="")
+    save_team_settings(ctx, "Dermatology", organisation_name=LONGEST_TEAM_NAME, mailbox="", actor=Actor(admin))
+    return ctx
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_every_patient_page_names_the_organisation_at_phone_and_desktop_size(
+    browser: Browser, named_ctx: AppContext, tmp_path: Path, size: str
+) -> None:
+    """The default name before the date of birth (the same for any link), the team's after; screenshots of each."""
+    assert len(LONGEST_TEAM_NAME) == MAX_ORGANISATION_NAME
+    invite = make_encounter(named_ctx, make_clinician(named_ctx))
+    photo = tmp_path / "rash.jpg"
+    photo.write_bytes(real_jpeg(1200, 900))
+    phone = size == "phone"
+    context = browser.new_context(viewport=SIZES[size], device_scale_factor=2 if phone else 1, is_mobile=phone)
+    page = context.new_page()
+    errors = watch_for_errors(page)
+    screens = Screens(page, f"patient-pages/{size}", max_width=SIZES[size]["width"])
+    organisation = page.locator("#organisation")
+    try:
+        with serve_in_thread(create_app(named_ctx)) as base:
+            page.goto(f"{base}/p/not-a-real-link-{invite.token[:8]}")
+            expect(organisation).to_have_text(TRUST)
+            screens.capture("unknown-link")
+            page.goto(f"{base}/p/{invite.token}")
+            expect(organisation).to_have_text(TRUST)  # a valid link looks the same before the date of birth
+            screens.capture("date-of-birth")
+            page.get_by_label("Day").fill("14")
+            page.get_by_label("Month").fill("7")
+            page.get_by_label("Year").fill("1961")
+            page.get_by_role("button", name="Continue").click()
+            expect(page.get_by_role("heading", name="Before you send anything")).to_be_visible()
+            expect(organisation).to_have_text(LONGEST_TEAM_NAME)
+            screens.capture("consent")
+            page.locator("#q-share_with_care_team").get_by_label("Yes").check()
+            page.locator("#q-keep_in_record").get_by_label("Yes").check()
+            page.locator("#q-use_for_teaching").get_by_label("No").check()
+            page.get_by_label("I have read the notice above").check()
+            page.get_by_role("button", name="Continue").click()
+            expect(page.get_by_role("heading", name="Add your photos and videos")).to_be_visible()
+            expect(organisation).to_have_text(LONGEST_TEAM_NAME)
+            page.set_input_files("#pick-library", [str(photo)])
+            expect(page.locator(".file-card .file-status")).to_have_text("Uploaded", timeout=30_000)
+            screens.capture("upload")
+            page.get_by_role("link", name="Send to my clinician").click()
+            expect(page.get_by_role("heading", name="Check before you send")).to_be_visible()
+            expect(organisation).to_have_text(LONGEST_TEAM_NAME)
+            screens.capture("check-and-send")
+            page.get_by_role("button", name="Send to my clinician").click()
+            expect(page.get_by_role("heading", name="Sent to your care team")).to_be_visible()
+            expect(organisation).to_have_text(LONGEST_TEAM_NAME)
+            expect(page.get_by_text(f"{LONGEST_TEAM_NAME} asked you to use this service.")).to_be_visible()
+            screens.capture("sent")
+    finally:
+        context.close()
+    assert errors == []
+    assert screens.count == 6

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 
 from shared import audit
 from shared.clock import utcnow
-from shared.context import Actor, AppContext
+from shared.context import Actor, AppContext, build_context
 from shared.db.statuses import EncounterStatus
 from shared.db.tables import encounters, notifications
 from shared.encounters.encounter import load_encounter
 from shared.encounters.errors import EncounterError
 from shared.encounters.identifiers import InvalidIdentifier
-from shared.encounters.invites import current_invite, invite_messages, resend_invite, show_link
+from shared.encounters.invites import current_invite, patient_messages, resend_invite, show_link
 from shared.encounters.queries import (
     SCOPE_MINE,
     SCOPE_TEAM,
@@ -29,7 +30,9 @@ from shared.encounters.queries import (
 )
 from shared.encounters.requests import PatientDetails, reissue_invite
 from shared.notifications.outbox import KIND_PATIENT_INVITE
+from tests.conftest import make_settings
 from tests.support.factories import PATIENT, make_clinician, make_encounter
+from tests.support.message_states import CONFIGURED
 from tests.support.submissions import submit
 
 OTHER_PATIENT = PatientDetails.from_input(name="Ada Lovelace", date_of_birth="1950-12-10", nhs_number="401 023 2137")
@@ -144,7 +147,8 @@ def test_submission_counts_and_review_queue(ctx: AppContext) -> None:
     assert [r.id for r in awaiting_review(ctx, viewer, now=utcnow())] == [first, second]  # oldest first
 
 
-def test_resend_queues_the_same_live_link_and_reissue_kills_it(ctx: AppContext) -> None:
+def test_resend_queues_the_same_live_link_and_reissue_kills_it(tmp_path: Path, engine: Engine) -> None:
+    ctx = build_context(make_settings(tmp_path / "var", **CONFIGURED), engine=engine)
     clinician = make_clinician(ctx)
     actor = Actor(clinician)
     invite = make_encounter(ctx, clinician)
@@ -166,7 +170,7 @@ def test_resend_queues_the_same_live_link_and_reissue_kills_it(ctx: AppContext) 
             )
         ).all()
     assert len(invites) == 4  # SMS and email, twice
-    assert sorted(m.channel for m in invite_messages(ctx, invite.encounter_id)) == ["email", "email", "sms", "sms"]
+    assert sorted(m.channel for m in patient_messages(ctx, invite.encounter_id)) == ["email", "email", "sms", "sms"]
     fresh = reissue_invite(ctx, invite.encounter_id, actor=actor)
     with ctx.engine.connect() as conn:
         assert current_invite(ctx, conn, row()).link == fresh.link != invite.link

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
-from shared.context import AppContext
+from shared.context import AppContext, build_context
+from tests.conftest import make_settings
+from tests.support.message_states import CONFIGURED
 from tests.support.portal import portal_environment
 
 
@@ -34,3 +38,12 @@ def portal(monkeypatch: pytest.MonkeyPatch, ctx: AppContext) -> AppContext:
 @pytest.fixture
 def sqlite_portal(monkeypatch: pytest.MonkeyPatch, sqlite_ctx: AppContext) -> AppContext:
     return _point_portal_at(monkeypatch, sqlite_ctx)
+
+
+@pytest.fixture
+def configured_portal(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_engine: Engine) -> AppContext:
+    """The portal (SQLite) with GOV.UK Notify and SMTP configured: messages read "queued", not "not configured"."""
+    ctx = build_context(make_settings(tmp_path / "var", **CONFIGURED), engine=sqlite_engine)
+    for name, value in CONFIGURED.items():
+        monkeypatch.setenv(name, value)
+    return _point_portal_at(monkeypatch, ctx)

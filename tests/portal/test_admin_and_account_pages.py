@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from shared import audit
 from shared.clock import utcnow
 from shared.context import AppContext
 from shared.db.tables import users
 from shared.staff import authentication
 from shared.staff.passwords import check_password
+from shared.staff.teams import team_mailbox
 from tests.support.portal import open_page, sign_in, texts, widget
 from tests.support.staff import make_staff
 
@@ -111,3 +113,31 @@ def test_account_page_changes_the_password_and_signs_out_everywhere(portal: AppC
     assert "Password changed" in texts(at) and widget(at.text_input, "Username")  # signed out: the sign-in form
     assert "mia_session" not in at.session_state
     assert check_password("walnut tractor velvet", user_row(portal, "manager1").password_hash)
+
+
+def test_teams_page_sets_a_teams_organisation_name_and_mailbox(portal: AppContext) -> None:
+    admin = make_staff(portal, "admin1", role="admin", team=None)
+    make_staff(portal, "drjones", team="Dermatology")
+    at = open_page(sign_in(admin), "teams")
+    (row,) = at.dataframe[0].value.to_dict("records")
+    assert row["Team"] == "Dermatology" and row["Organisation name patients see"] == "Your NHS care team (the default)"
+
+    widget(at.text_input, "Organisation name patients see (blank: the default)").input("Leeds Dermatology")
+    widget(at.text_input, "Team mailbox (blank: none)").input("derm team@nhs")
+    widget(at.button, "Save team settings").click().run()
+    assert "The team mailbox: Enter an email address" in texts(at)
+    widget(at.text_input, "Team mailbox (blank: none)").input("Dermatology.MIA@nhs.net")
+    widget(at.button, "Save team settings").click().run()
+    assert "Saved the settings of Dermatology." in texts(at)
+    (row,) = at.dataframe[0].value.to_dict("records")
+    assert row["Organisation name patients see"] == "Leeds Dermatology"
+    assert row["Team mailbox"] == "Dermatology.MIA@nhs.net"
+    with portal.engine.connect() as conn:
+        assert team_mailbox(conn, "Dermatology") == "Dermatology.MIA@nhs.net"
+        (event,) = audit.search(conn, action="team.settings_changed")
+    assert event["actor_id"] == admin.user_id and "nhs.net" not in event["detail"]
+
+    widget(at.selectbox, "Team to change").set_value("").run()  # a team nobody belongs to yet
+    widget(at.text_input, "Team name").input("Plastic Surgery")
+    widget(at.button, "Save team settings").click().run()
+    assert sorted(at.dataframe[0].value["Team"]) == ["Dermatology", "Plastic Surgery"]

@@ -13,7 +13,7 @@ from tests.support.portal import menu, new_app, open_page, run_page_alone, sign_
 from tests.support.staff import make_staff
 
 CLINICIAN_PAGES = ["encounters", "register", "review", "account"]
-ADMIN_PAGES = ["users", "audit", "account"]
+ADMIN_PAGES = ["users", "teams", "audit", "account"]
 MANAGER_PAGES = ["usage", "account"]
 ALL_PAGES = sorted({*CLINICIAN_PAGES, *ADMIN_PAGES, *MANAGER_PAGES})
 

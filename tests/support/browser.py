@@ -14,6 +14,7 @@ from shared.config.settings import PROJECT_ROOT
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PHONE_VIEWPORT = {"width": 360, "height": 740}
+DESKTOP_VIEWPORT = {"width": 1280, "height": 900}
 SCREENSHOT_DIR = PROJECT_ROOT / "test-output" / "screenshots"
 
 

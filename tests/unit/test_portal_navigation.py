@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+from pathlib import Path
 
 from portal_ui.navigation import PAGES, allowed, pages_for
 from shared.config.settings import PROJECT_ROOT
@@ -14,7 +15,7 @@ PAGES_DIR = PROJECT_ROOT / "pages"
 
 def test_each_role_gets_only_its_pages_and_lands_on_the_first() -> None:
     assert [p.key for p in pages_for(Role.CLINICIAN)] == ["encounters", "register", "review", "account"]
-    assert [p.key for p in pages_for(Role.ADMIN)] == ["users", "audit", "account"]
+    assert [p.key for p in pages_for(Role.ADMIN)] == ["users", "teams", "audit", "account"]
     assert [p.key for p in pages_for(Role.MANAGER)] == ["usage", "account"]
     assert not allowed("users", Role.CLINICIAN) and not allowed("review", Role.ADMIN)
     assert not allowed("encounters", Role.MANAGER) and not allowed("nonexistent", Role.ADMIN)
@@ -25,6 +26,8 @@ def test_every_page_module_is_listed_by_its_render_function() -> None:
     listed = {inspect.getsourcefile(page.render) for page in PAGES}
     on_disk = {str(path) for path in PAGES_DIR.glob("*.py") if path.name != "__init__.py"}
     assert listed == on_disk
+    for page in PAGES:  # a fresh server runs pages/<address>.py for a first request to an address (its file mode)
+        assert Path(inspect.getsourcefile(page.render) or "").stem == page.url_path, page.key
     for page in PAGES:
         assert page.render.__name__ == "render", page.key
         assert list(inspect.signature(page.render).parameters) == ["user", "ctx"], page.key
