@@ -177,6 +177,13 @@ def patient_messages(ctx: AppContext, encounter_id: str) -> list[PatientMessage]
         return [_message(ctx, row, with_recipient=True) for row in _patient_rows(conn, [encounter_id])]
 
 
+def invite_messages(ctx: AppContext, encounter_id: str) -> list[outbox.Notification]:
+    """The outbox rows that carried the encounter's invites, newest first (recipient decrypted for display only)."""
+    with ctx.engine.connect() as conn:
+        found = outbox.for_encounter(conn, ctx.cipher, encounter_id)
+    return [message for message in found if message.kind == KIND_PATIENT_INVITE]
+
+
 def latest_by_channel(
     ctx: AppContext, conn: Connection, encounter_ids: Sequence[str]
 ) -> dict[str, list[PatientMessage]]:
