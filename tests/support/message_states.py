@@ -19,8 +19,14 @@ from shared.db.tables import notifications
 # A well-formed GOV.UK Notify API key (key name, service id, secret) and an SMTP relay on loopback: configured,
 # so messages read "queued" rather than "not configured"; nothing in these tests sends anything.
 NOTIFY_KEY = "mia_test-26785a09-ab16-4eb0-8407-a37497a57506-3d844edf-8d35-48ac-975b-e847b4f122b0"
+# Notify needs a template id per text message kind (the ids are never used: nothing is sent).
+SMS_TEMPLATES = {
+    "MIA_NOTIFY_TEMPLATE_INVITE_SMS": "0b7e2f3c-5a0d-4c61-9f3e-2d8c7a1b9e01",
+    "MIA_NOTIFY_TEMPLATE_REMINDER_SMS": "0b7e2f3c-5a0d-4c61-9f3e-2d8c7a1b9e02",
+}
 CONFIGURED = {
     "MIA_NOTIFY_API_KEY": NOTIFY_KEY,
+    **SMS_TEMPLATES,
     "MIA_SMTP_URL": "smtp://127.0.0.1:2525?starttls=false",
     "MIA_MAIL_FROM": "mia@example.nhs.uk",
     "MIA_EMAIL_PROVIDER": "smtp",

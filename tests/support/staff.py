@@ -59,6 +59,14 @@ def make_staff(
 
 
 def forget_used_codes(ctx: AppContext, account: StaffAccount) -> None:
-    """Let the current code be used again, as if its 30 seconds had passed (tests that sign in twice)."""
+    """Let the current code be used again, as if its 30 seconds had passed (tests that sign in twice).
+
+    Also forgets failed attempts and any pause they caused: a test that
+    signs in must not depend on what an earlier test in the module did.
+    """
     with ctx.engine.begin() as conn:
-        conn.execute(update(users).where(users.c.id == account.user_id).values(totp_last_step=None))
+        conn.execute(
+            update(users)
+            .where(users.c.id == account.user_id)
+            .values(totp_last_step=None, failed_attempts=0, locked_until=None)
+        )
