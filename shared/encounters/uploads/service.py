@@ -20,6 +20,7 @@ writes nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import tempfile
@@ -215,14 +216,13 @@ class TusService:
         upload = await self._own_upload(patient, upload_id)
         offset = await self._durable_offset(upload)
         if upload.status == UploadStatus.RECEIVING and offset == upload.length:
-            try:
+            # Another request may be on it, or the encounter may no longer take files: then the offset stands.
+            with contextlib.suppress(EncounterError):
                 async with upload_lock(
                     self._locker, upload.id, patient.session_id, self.policy.lock_lease, expires_at=None
                 ) as held:
                     if held.locked:
                         await self._finish(held.upload, remote_addr)
-            except EncounterError:
-                pass  # another request is on it, or the encounter no longer takes files: the offset stands
         filename = records.decrypt_filename(self._ctx, upload)
         return UploadState(upload, offset, filename, records.decrypt_note(self._ctx, upload))
 
