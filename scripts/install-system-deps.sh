@@ -2,7 +2,8 @@
 # Installs and starts what a fresh Debian machine lacks for MIA's tests:
 # a MariaDB server reachable as root without a password on 127.0.0.1:3306
 # (database `test`), Chromium for the browser tests, and Node.js/npm for the
-# patient pages' browser assets. Safe to re-run;
+# patient pages' browser assets; Orthanc with its DICOMweb plugin, dicom3tools
+# and jpegtran for records filing. Safe to re-run;
 # does nothing that is already in place. Needs root (or sudo) only when
 # something must be installed.
 set -euo pipefail
@@ -17,6 +18,12 @@ command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing+=(ma
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 fc-list 2>/dev/null | grep -qi "dejavu" || missing+=(fonts-dejavu-core)
+# Records filing (issue 13): a real PACS for the DICOMweb tests, DICOM's own
+# validator, and jpegtran for lossless JPEG fixes of display copies.
+command -v Orthanc >/dev/null 2>&1 || missing+=(orthanc)
+[ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || missing+=(orthanc-dicomweb)
+command -v dciodvfy >/dev/null 2>&1 || missing+=(dicom3tools)
+command -v jpegtran >/dev/null 2>&1 || missing+=(libjpeg-turbo-progs)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from shared.config.messaging import MAX_PATIENT_BASE_URL, MessagingConfigError, MessagingSettings, load_messaging
+from shared.config.records import RecordsConfigError, RecordSettings, load_records
 from shared.numbers import whole_number
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -70,6 +71,7 @@ class Settings:
     upload_min_bytes_per_second: int = 512
     min_free_bytes: int = GIB
     messaging: MessagingSettings = field(default_factory=MessagingSettings)
+    records: RecordSettings = field(default_factory=RecordSettings)
 
     @property
     def is_production(self) -> bool:
@@ -248,7 +250,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         upload_min_bytes_per_second=parse_size("MIA_UPLOAD_MIN_RATE", get("MIA_UPLOAD_MIN_RATE", "512")),
         min_free_bytes=parse_size("MIA_MIN_FREE_BYTES", get("MIA_MIN_FREE_BYTES", "1GiB")),
         messaging=messaging,
+        records=_records(get),
     )
+
+
+def _records(get: Callable[[str, str], str]) -> RecordSettings:
+    try:
+        return load_records(get)
+    except RecordsConfigError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _messaging(get: Callable[[str, str], str]) -> MessagingSettings:

@@ -1,0 +1,15 @@
+"""Records: filing what a clinician reviewed to the patient record, outside MIA.
+
+Owns: the document a filing sends (`document`: the encounter, its patient,
+consent, reviewer and items, decrypted, read from the database by
+`gather`), the filing outbox and its states (`filings`: queued, sending,
+sent, acknowledged, failed), the runner that claims due filings and retries
+with backoff (`runner`), and one filer per destination: DICOM to a PACS over
+DICOMweb STOW-RS (`dicom`), a FHIR R4 transaction Bundle of DocumentReferences
+(`fhir`) and IHE ITI-41 Provide and Register Document Set-b (`xds`).
+
+May import: infrastructure (`shared.config`, `crypto`, `db`, `storage`,
+`audit`, `logging`, `context` and the small modules) and one other subject,
+`shared.encounters`, whose rows it reads. Never the portal, the upload
+service or processors; nothing in `encounters` imports it.
+"""
