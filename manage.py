@@ -70,7 +70,12 @@ def cmd_create_encounter(ctx: AppContext, args: argparse.Namespace) -> None:
     if clinician_id is None:
         raise CommandError(f"no user named {args.clinician!r}; create one with: manage.py create-user")
     invite = register_encounter(
-        ctx, Actor(clinician_id), patient=patient, request_note=args.note, lifetime_hours=args.lifetime_hours
+        ctx,
+        Actor(clinician_id),
+        patient=patient,
+        request_note=args.note,
+        lifetime_hours=args.lifetime_hours,
+        body_site=args.body_site,
     )
     for message in invite_messages(ctx, invite.encounter_id):  # the link stays the last line, for scripts
         print(INVITE_STATES.get((message.channel, message.status), f"{message.channel}: {message.status}"))
@@ -183,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--phone", help="UK mobile number")
     enc.add_argument("--email")
     enc.add_argument("--note", help="what to photograph or film, shown to the patient")
+    enc.add_argument("--body-site", help="where the photos are of, e.g. 'left forearm' (filed to the record)")
     enc.add_argument(
         "--lifetime-hours",
         type=whole_number_argument,

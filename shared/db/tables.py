@@ -94,6 +94,7 @@ encounters = Table(
     Column("updated_at", Timestamp, nullable=False),
     Column("reminders_enabled", Boolean, nullable=False, server_default="1"),
     Column("link_shown_at", Timestamp, nullable=True),
+    Column("body_site", LargeBinary, nullable=True, info=ENCRYPTED),  # where the clinician said, for the record
     Index("ix_encounters_clinician_created", "clinician_id", "created_at"),
     Index("ix_encounters_team_created", "team", "created_at"),
     Index("ix_encounters_nhs_number_index", "nhs_number_index"),
@@ -185,6 +186,7 @@ media = Table(
     Column("deleted_at", Timestamp, nullable=True),
     Column("deleted_by", String(32), ForeignKey("users.id", name="fk_media_deleter"), nullable=True),
     Column("delete_reason", LargeBinary, nullable=True, info=ENCRYPTED),
+    Column("acquired_at", Timestamp, nullable=True),  # when it was taken (EXIF / container), where known
     Index("ix_media_encounter", "encounter_id"),
     Index("ix_media_status_created", "status", "created_at"),
 )
@@ -269,6 +271,32 @@ teams = Table(
     Column("mailbox", String(254), nullable=True),
     Column("updated_at", Timestamp, nullable=False),
     Column("updated_by", String(32), ForeignKey("users.id", name="fk_teams_updated_by"), nullable=True),
+    Column("file_on_review", Boolean, nullable=False, server_default="0"),
+    Column("allow_local_identifier", Boolean, nullable=False, server_default="0"),
+)
+
+# One filing per encounter and destination (dicom, fhir, xds): the records runner's outbox.
+record_filings = Table(
+    "record_filings",
+    metadata,
+    _id(),
+    Column("encounter_id", String(32), ForeignKey("encounters.id", name="fk_record_filings_encounter"), nullable=False),
+    Column("destination", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("requested_by", String(32), ForeignKey("users.id", name="fk_record_filings_requester"), nullable=True),
+    Column("queued_at", Timestamp, nullable=False),
+    Column("next_attempt_at", Timestamp, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", Timestamp, nullable=True),
+    Column("sent_at", Timestamp, nullable=True),
+    Column("acknowledged_at", Timestamp, nullable=True),
+    Column("failed_at", Timestamp, nullable=True),
+    Column("failure_reason", String(300), nullable=True),
+    Column("detail", String(300), nullable=True),
+    Column("updated_at", Timestamp, nullable=False),
+    Index("ux_record_filings_encounter_destination", "encounter_id", "destination", unique=True),
+    Index("ix_record_filings_due", "status", "next_attempt_at"),
 )
 
 

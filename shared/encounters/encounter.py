@@ -50,6 +50,7 @@ class Encounter:
     updated_at: dt.datetime
     reminders_enabled: bool
     link_shown_at: dt.datetime | None  # first time a clinician showed the link or its QR code (not "sent")
+    body_site: bytes | None  # encrypted: where the clinician said the photos are of, e.g. "left forearm"
 
     @classmethod
     def from_row(cls, row: Row) -> Encounter:

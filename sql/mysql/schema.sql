@@ -1,5 +1,5 @@
 -- MIA: MySQL/MariaDB schema generated from the migrations in sql/versions.
--- Migration head: 0003. Regenerate with `make schema`; review every change.
+-- Migration head: 0004. Regenerate with `make schema`; review every change.
 -- A test proves that applying this file gives exactly what the migrations give.
 SET FOREIGN_KEY_CHECKS=0;
 
@@ -69,6 +69,7 @@ CREATE TABLE `encounters` (
   `updated_at` datetime(6) NOT NULL,
   `reminders_enabled` tinyint(1) NOT NULL DEFAULT 1,
   `link_shown_at` datetime(6) DEFAULT NULL,
+  `body_site` blob DEFAULT NULL,
   PRIMARY KEY (`id`),
   UNIQUE KEY `invite_token_hash` (`invite_token_hash`),
   KEY `fk_encounters_deleter` (`deleted_by`),
@@ -130,6 +131,7 @@ CREATE TABLE `media` (
   `deleted_at` datetime(6) DEFAULT NULL,
   `deleted_by` varchar(32) DEFAULT NULL,
   `delete_reason` blob DEFAULT NULL,
+  `acquired_at` datetime(6) DEFAULT NULL,
   PRIMARY KEY (`id`),
   UNIQUE KEY `original_key` (`original_key`),
   UNIQUE KEY `upload_id` (`upload_id`),
@@ -186,12 +188,39 @@ CREATE TABLE `patient_sessions` (
   CONSTRAINT `fk_patient_sessions_encounter` FOREIGN KEY (`encounter_id`) REFERENCES `encounters` (`id`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
+CREATE TABLE `record_filings` (
+  `id` varchar(32) NOT NULL,
+  `encounter_id` varchar(32) NOT NULL,
+  `destination` varchar(16) NOT NULL,
+  `status` varchar(16) NOT NULL,
+  `attempts` int(11) NOT NULL DEFAULT 0,
+  `requested_by` varchar(32) DEFAULT NULL,
+  `queued_at` datetime(6) NOT NULL,
+  `next_attempt_at` datetime(6) DEFAULT NULL,
+  `lease_owner` varchar(64) DEFAULT NULL,
+  `lease_until` datetime(6) DEFAULT NULL,
+  `sent_at` datetime(6) DEFAULT NULL,
+  `acknowledged_at` datetime(6) DEFAULT NULL,
+  `failed_at` datetime(6) DEFAULT NULL,
+  `failure_reason` varchar(300) DEFAULT NULL,
+  `detail` varchar(300) DEFAULT NULL,
+  `updated_at` datetime(6) NOT NULL,
+  PRIMARY KEY (`id`),
+  UNIQUE KEY `ux_record_filings_encounter_destination` (`encounter_id`,`destination`),
+  KEY `fk_record_filings_requester` (`requested_by`),
+  KEY `ix_record_filings_due` (`status`,`next_attempt_at`),
+  CONSTRAINT `fk_record_filings_encounter` FOREIGN KEY (`encounter_id`) REFERENCES `encounters` (`id`),
+  CONSTRAINT `fk_record_filings_requester` FOREIGN KEY (`requested_by`) REFERENCES `users` (`id`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
 CREATE TABLE `teams` (
   `name` varchar(100) NOT NULL,
   `organisation_name` varchar(100) DEFAULT NULL,
   `mailbox` varchar(254) DEFAULT NULL,
   `updated_at` datetime(6) NOT NULL,
   `updated_by` varchar(32) DEFAULT NULL,
+  `file_on_review` tinyint(1) NOT NULL DEFAULT 0,
+  `allow_local_identifier` tinyint(1) NOT NULL DEFAULT 0,
   PRIMARY KEY (`name`),
   KEY `fk_teams_updated_by` (`updated_by`),
   CONSTRAINT `fk_teams_updated_by` FOREIGN KEY (`updated_by`) REFERENCES `users` (`id`)
@@ -247,5 +276,5 @@ CREATE TABLE `users` (
   UNIQUE KEY `enrollment_token_hash` (`enrollment_token_hash`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
-INSERT INTO `alembic_version` (`version_num`) VALUES ('0003');
+INSERT INTO `alembic_version` (`version_num`) VALUES ('0004');
 SET FOREIGN_KEY_CHECKS=1;
