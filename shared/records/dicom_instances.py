@@ -196,7 +196,7 @@ def _common(
     ds.Manufacturer = "MIA"
     ds.ManufacturerModelName = "MIA"
     ds.InstitutionName = settings.institution_name
-    acquired = item.acquired_at.astimezone(dt.UTC)
+    acquired = _utc(item.acquired_at)
     ds.AcquisitionDateTime = acquired.strftime("%Y%m%d%H%M%S.%f")
     ds.ContentDate = acquired.strftime("%Y%m%d")
     ds.ContentTime = acquired.strftime("%H%M%S")
@@ -236,7 +236,7 @@ def _patient(ds: Dataset, document: RecordDocument) -> None:
 
 
 def _study(ds: Dataset, document: RecordDocument) -> None:
-    submitted = document.submitted_at.astimezone(dt.UTC)
+    submitted = _utc(document.submitted_at)
     ds.StudyInstanceUID = document.study_uid
     ds.StudyDate = submitted.strftime("%Y%m%d")
     ds.StudyTime = submitted.strftime("%H%M%S")
@@ -299,6 +299,11 @@ def _position(document: RecordDocument, item: RecordItem) -> int:
 def _short(text: str) -> str:
     flat = " ".join(text.replace("\\", "/").split())  # a backslash would split an LO into values
     return flat if len(flat) <= LO_LIMIT else flat[: LO_LIMIT - 1] + "…"
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    """The database's naive datetimes are UTC (shared.clock); aware ones are converted."""
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 def _decimal(value: float) -> str:
