@@ -38,6 +38,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from fhir.resources.R4B.bundle import Bundle
@@ -78,7 +79,7 @@ class Fault:
 
 @dataclass
 class Stored:
-    resource: dict[str, object]
+    resource: dict[str, Any]
     version: int
 
 
@@ -99,7 +100,7 @@ class FhirStore:
             system, value = "", token
         matches = []
         for resource_id, stored in self.of_type(resource_type).items():
-            identifiers = list(stored.resource.get("identifier") or [])  # type: ignore[call-overload]
+            identifiers = list(stored.resource.get("identifier") or [])
             if resource_type == "DocumentReference" and stored.resource.get("masterIdentifier"):
                 identifiers.append(stored.resource["masterIdentifier"])
             for identifier in identifiers:
@@ -119,7 +120,7 @@ class FhirServer:
         self.token = token
         self.store = FhirStore()
         self.faults: list[Fault] = []
-        self.transactions: list[dict[str, object]] = []  # every transaction Bundle received, as parsed
+        self.transactions: list[dict[str, Any]] = []  # every transaction Bundle received, as parsed
         self.lock = threading.Lock()
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._http.daemon_threads = True
@@ -150,11 +151,11 @@ class FhirServer:
         with self.lock:
             return self.faults.pop(0) if self.faults else None
 
-    def documents(self) -> list[dict[str, object]]:
+    def documents(self) -> list[dict[str, Any]]:
         with self.lock:
             return [stored.resource for stored in self.store.of_type("DocumentReference").values()]
 
-    def transact(self, bundle: dict[str, object]) -> tuple[int, dict[str, object]]:
+    def transact(self, bundle: dict[str, Any]) -> tuple[int, dict[str, object]]:
         """Process one transaction atomically: on any failure the store is left as it was."""
         with self.lock:
             working = copy.deepcopy(self.store.resources)
@@ -178,8 +179,8 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
 
 
-def _transaction(store: FhirStore, working: dict[str, dict[str, Stored]], bundle: dict[str, object]) -> list[dict]:
-    entries: list[dict] = bundle.get("entry") or []  # type: ignore[assignment]
+def _transaction(store: FhirStore, working: dict[str, dict[str, Stored]], bundle: dict[str, Any]) -> list[dict]:
+    entries: list[dict[str, Any]] = bundle.get("entry") or []
     full_urls = [entry.get("fullUrl") for entry in entries if entry.get("fullUrl")]
     if len(full_urls) != len(set(full_urls)):
         raise EntryFailed(400, "invalid", "Two entries of the transaction have the same fullUrl")
@@ -278,7 +279,8 @@ def _matches(view: FhirStore, resource_type: str, query: dict[str, list[str]], i
     return view.search_identifier(resource_type, query["identifier"][0])
 
 
-def _rewrite_references(value: object, new_ids: dict[str, str]) -> dict:
+def _rewrite_references(value: Any, new_ids: dict[str, str]) -> Any:
+    """References to an entry's fullUrl become the resource's new Type/id (http.html#trules)."""
     if isinstance(value, dict):
         return {
             key: new_ids.get(item, item)
@@ -287,8 +289,8 @@ def _rewrite_references(value: object, new_ids: dict[str, str]) -> dict:
             for key, item in value.items()
         }
     if isinstance(value, list):
-        return [_rewrite_references(item, new_ids) for item in value]  # type: ignore[return-value]
-    return value  # type: ignore[return-value]
+        return [_rewrite_references(item, new_ids) for item in value]
+    return value
 
 
 def _check_business_rules(resource: dict, index: int) -> None:

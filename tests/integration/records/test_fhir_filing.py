@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -29,10 +31,9 @@ def server() -> Iterator[FhirServer]:
         yield running
 
 
-def settings_for(server: FhirServer, **overrides: object) -> RecordSettings:
-    values: dict[str, object] = {"fhir_base_url": server.base_url, "fhir_token": TOKEN, "timeout_seconds": 5}
-    values.update(overrides)
-    return RecordSettings(**values)  # type: ignore[arg-type]
+def settings_for(server: FhirServer, **overrides: Any) -> RecordSettings:
+    settings = RecordSettings(fhir_base_url=server.base_url, fhir_token=TOKEN, timeout_seconds=5)
+    return dataclasses.replace(settings, **overrides)
 
 
 def test_the_bundle_is_a_valid_transaction_of_one_uk_core_document_reference_per_item(contents) -> None:
