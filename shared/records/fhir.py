@@ -75,7 +75,8 @@ def file_fhir(document: RecordDocument, content: ItemContent, settings: RecordSe
         bundle = fhir_bundle(document, content, settings)
     except RecordsError as exc:
         raise DestinationRefused(str(exc)) from exc
-    headers = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON}
+    # return=minimal: the answer need not echo every document's base64 back (a video is megabytes)
+    headers = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON, "Prefer": "return=minimal"}
     if settings.fhir_token:
         headers["Authorization"] = f"Bearer {settings.fhir_token}"
     host = urlsplit(settings.fhir_base_url).netloc

@@ -17,6 +17,8 @@ It follows the FHIR R4 RESTful API (http.html) as far as MIA uses it:
   answers an OperationOutcome with the failing entry's status; success
   answers a `transaction-response` Bundle (201 or 200 per entry, with
   location, etag and lastUpdated);
+  (each created or updated resource echoed in its entry unless `Prefer:
+  return=minimal`);
 - `GET [base]/Type/id`, `GET [base]/Type?identifier=system|value` (a
   searchset Bundle) and `GET [base]/metadata`.
 
@@ -121,6 +123,7 @@ class FhirServer:
         self.store = FhirStore()
         self.faults: list[Fault] = []
         self.transactions: list[dict[str, Any]] = []  # every transaction Bundle received, as parsed
+        self.answered: list[bytes] = []  # every answer's body, as sent
         self.lock = threading.Lock()
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._http.daemon_threads = True
@@ -155,12 +158,15 @@ class FhirServer:
         with self.lock:
             return [stored.resource for stored in self.store.of_type("DocumentReference").values()]
 
-    def transact(self, bundle: dict[str, Any]) -> tuple[int, dict[str, object]]:
-        """Process one transaction atomically: on any failure the store is left as it was."""
+    def transact(self, bundle: dict[str, Any], *, minimal: bool = False) -> tuple[int, dict[str, object]]:
+        """Process one transaction atomically: on any failure the store is left as it was.
+
+        Each created or updated resource comes back in its entry unless the client asked `Prefer: return=minimal`.
+        """
         with self.lock:
             working = copy.deepcopy(self.store.resources)
             try:
-                entries = _transaction(self.store, working, bundle)
+                entries = _transaction(self.store, working, bundle, representation=not minimal)
             except EntryFailed as failure:
                 return failure.status, outcome(failure.code, failure.diagnostics)
             self.store.resources = working
@@ -179,7 +185,9 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
 
 
-def _transaction(store: FhirStore, working: dict[str, dict[str, Stored]], bundle: dict[str, Any]) -> list[dict]:
+def _transaction(
+    store: FhirStore, working: dict[str, dict[str, Stored]], bundle: dict[str, Any], *, representation: bool
+) -> list[dict]:
     entries: list[dict[str, Any]] = bundle.get("entry") or []
     full_urls = [entry.get("fullUrl") for entry in entries if entry.get("fullUrl")]
     if len(full_urls) != len(set(full_urls)):
@@ -234,6 +242,8 @@ def _transaction(store: FhirStore, working: dict[str, dict[str, Stored]], bundle
                 "lastModified": updated,
             }
         }
+        if representation:
+            answers[index]["resource"] = copy.deepcopy(resource)
     return [answers[index] for index in range(len(entries))]
 
 
@@ -327,6 +337,7 @@ def _handler_for(server: FhirServer) -> type[BaseHTTPRequestHandler]:
 
         def _answer(self, status: int, body: dict[str, object], headers: dict[str, str] | None = None) -> None:
             payload = json.dumps(body).encode("utf-8")
+            server.answered.append(payload)
             self.send_response(status)
             self.send_header("Content-Type", "application/fhir+json; charset=utf-8")
             self.send_header("Content-Length", str(len(payload)))
@@ -411,6 +422,7 @@ def _handler_for(server: FhirServer) -> type[BaseHTTPRequestHandler]:
                 first = exc.errors()[0]
                 where = ".".join(str(part) for part in first["loc"])
                 return 400, outcome("structure", f"Bundle.{where}: {first['msg']}")
-            return server.transact(data)
+            minimal = "return=minimal" in (self.headers.get("Prefer") or "")
+            return server.transact(data, minimal=minimal)
 
     return Handler

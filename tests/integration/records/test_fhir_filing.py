@@ -102,6 +102,17 @@ def test_refiling_updates_the_same_resources_without_duplicates(server: FhirServ
     assert {doc["meta"]["versionId"] for doc in server.documents()} == {"2"}
 
 
+def test_the_answer_does_not_echo_the_documents_back(server: FhirServer, contents) -> None:
+    bundle = fhir_bundle(record_document(contents), content_of(contents), RecordSettings())
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/fhir+json"}
+    requests.post(server.base_url, json=bundle, headers=headers, timeout=10).raise_for_status()
+    assert b'"data"' in server.answered[-1]  # a server's default: the stored resources come back
+
+    file_fhir(record_document(contents), content_of(contents), settings_for(server))
+
+    assert b'"data"' not in server.answered[-1] and len(server.answered[-1]) < 5000
+
+
 @pytest.mark.parametrize("status", [500, 503, 429])
 def test_a_server_error_or_rate_limit_is_unavailable(server: FhirServer, contents, status: int) -> None:
     server.fail_next(Fault(status=status))
