@@ -31,7 +31,6 @@ SETTING = {"dicom": "MIA_DICOMWEB_URL", "fhir": "MIA_FHIR_BASE_URL", "xds": "MIA
 NOTHING_CONFIGURED = (
     "No record destination is configured (set MIA_DICOMWEB_URL, MIA_FHIR_BASE_URL or MIA_XDS_REPOSITORY_URL)."
 )
-IN_PROGRESS = (FilingStatus.QUEUED, FilingStatus.SENDING)
 MAX_REASON = 300
 
 
@@ -113,8 +112,9 @@ def request_filing(
 ) -> list[FilingState]:
     """Queue the encounter for each destination (default: every configured one); audited per destination.
 
-    A destination already queued or sending is left as it is; a failed or
-    filed one is queued again. `actor` None: MIA itself (filing on review, an
+    A destination being sent, or queued and due, is left as it is; one
+    waiting for its next try is made due now; a failed or filed one is
+    queued again. `actor` None: MIA itself (filing on review, an
     operator's command). Raises RecordsError with what to do.
     """
     chosen = _configured(ctx, destinations)
@@ -185,13 +185,19 @@ def _configured(ctx: AppContext, destinations: Sequence[str] | None) -> list[str
 def _queue(
     conn: Connection, encounter_id: str, destination: str, actor: Actor | None, now: dt.datetime, *, action: str
 ) -> None:
-    """Insert the row, or put a finished one back in the queue; nothing when it is already in progress."""
+    """Insert the row, or put a finished one back in the queue; nothing when it is already on its way."""
     row = conn.execute(
         select(record_filings)
         .where(record_filings.c.encounter_id == encounter_id, record_filings.c.destination == destination)
         .with_for_update()
     ).first()
-    if row is not None and row.status in IN_PROGRESS:
+    if row is not None and (row.status == FilingStatus.SENDING or _due_now(row, now)):
+        return
+    if row is not None and row.status == FilingStatus.QUEUED:  # waiting for its next try: asked again, due now
+        conn.execute(
+            update(record_filings).where(record_filings.c.id == row.id).values(next_attempt_at=None, updated_at=now)
+        )
+        _audit(conn, action, encounter_id, destination, actor, again=True)
         return
     requested_by = actor.user_id if actor is not None else None
     values = {
@@ -204,6 +210,7 @@ def _queue(
         "lease_until": None,
         "failed_at": None,
         "failure_reason": None,
+        "detail": None,
         "updated_at": now,
     }
     if row is None:
@@ -218,12 +225,22 @@ def _queue(
             return  # queued at the same moment by someone else: one row, as it should be
     else:
         conn.execute(update(record_filings).where(record_filings.c.id == row.id).values(**values))
+    _audit(conn, action, encounter_id, destination, actor, again=row is not None)
+
+
+def _due_now(row: Row, now: dt.datetime) -> bool:
+    return row.status == FilingStatus.QUEUED and (row.next_attempt_at is None or row.next_attempt_at <= now)
+
+
+def _audit(
+    conn: Connection, action: str, encounter_id: str, destination: str, actor: Actor | None, *, again: bool
+) -> None:
     audit.record(
         conn,
         action,
         actor_type=audit.ACTOR_USER if actor is not None else audit.ACTOR_SYSTEM,
-        actor_id=requested_by,
+        actor_id=actor.user_id if actor is not None else None,
         encounter_id=encounter_id,
         remote_addr=actor.remote_addr if actor is not None else None,
-        detail={"destination": destination, "again": row is not None},
+        detail={"destination": destination, "again": again},
     )

@@ -65,11 +65,14 @@ def test_an_unavailable_destination_is_retried_with_backoff_then_failed_and_retr
     assert state.status == "queued" and state.next_attempt_at == clock.now + dt.timedelta(seconds=30)
     assert state.detail == "Not reached on try 1: The test destination is down."
     assert runner.run_cycle().handled == 0  # not due yet
-    clock.advance(seconds=30)
+    request_filing(records_ctx, reviewed.encounter_id, actor=actor, now=clock(), destinations=["fhir"])  # try now
+    assert filing_states(records_ctx, reviewed.encounter_id)[0].next_attempt_at is None
     assert runner.run_cycle().retried == 1
     assert filing_states(records_ctx, reviewed.encounter_id)[0].next_attempt_at == clock.now + dt.timedelta(seconds=60)
-    clock.advance(seconds=60)
-    assert runner.run_cycle().failed == 1  # MIA_RECORDS_MAX_ATTEMPTS=3
+    clock.advance(seconds=59)
+    assert runner.run_cycle().handled == 0
+    clock.advance(seconds=1)
+    assert runner.run_cycle().failed == 1  # MIA_RECORDS_MAX_ATTEMPTS=3, the try asked for included
 
     (failed,) = filing_states(records_ctx, reviewed.encounter_id)
     assert failed.status == "failed" and failed.can_retry and failed.attempts == 3
@@ -81,10 +84,11 @@ def test_an_unavailable_destination_is_retried_with_backoff_then_failed_and_retr
     assert filing_states(records_ctx, reviewed.encounter_id)[0].status == "acknowledged"
     with records_ctx.engine.connect() as conn:
         actions = [event["action"] for event in audit.search(conn, encounter_id=reviewed.encounter_id)]
-    assert actions[:4] == [
+    assert actions[:5] == [
         "records.filed",
         "records.filing_retried",
         "records.filing_failed",
+        "records.filing_requested",  # try now
         "records.filing_requested",
     ]
 
