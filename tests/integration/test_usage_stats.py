@@ -64,7 +64,11 @@ def test_median_durations(seeded: AppContext) -> None:
 def test_empty_range_has_no_median_and_no_conversion(seeded: AppContext) -> None:
     empty = stats.DateRange.inclusive(D(2025, 1, 1), D(2025, 1, 31))
     with seeded.engine.connect() as conn:
-        assert stats.median_durations(conn, empty) == {"invite_to_submission": None, "submission_to_review": None}
+        assert stats.median_durations(conn, empty) == {
+            "invite_to_submission": None,
+            "submission_to_review": None,
+            "review_to_filing": None,
+        }
         assert all(row["from_created"] is None for row in stats.funnel(conn, empty))
         assert stats.stage_counts(conn, empty) == []
 
