@@ -14,8 +14,10 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from shared.clock import utcnow
 from shared.config.keys import add_file_key, load_keys, retire_file_keys
-from shared.config.settings import ConfigError, load_settings
+from shared.config.records import DESTINATIONS
+from shared.config.settings import ConfigError, Settings, load_settings
 from shared.context import Actor, AppContext, build_context
 from shared.crypto.fields import FieldCipher
 from shared.crypto.rotation import key_ids_in_use, reencrypt_all
@@ -31,6 +33,10 @@ from shared.notifications.channels.notify import NotifyChannel
 from shared.notifications.dispatcher import CycleTask, Dispatcher, FailureHook, configured_channels
 from shared.numbers import whole_number
 from shared.private_files import PRIVATE_DIR_MODE, tighten
+from shared.records import filings
+from shared.records.errors import RecordsError
+from shared.records.filer import Filer
+from shared.records.runner import FilingRunner
 from shared.staff.accounts import UserError, create_user, user_id_for
 from shared.storage.base import StorageError
 
@@ -70,7 +76,12 @@ def cmd_create_encounter(ctx: AppContext, args: argparse.Namespace) -> None:
     if clinician_id is None:
         raise CommandError(f"no user named {args.clinician!r}; create one with: manage.py create-user")
     invite = register_encounter(
-        ctx, Actor(clinician_id), patient=patient, request_note=args.note, lifetime_hours=args.lifetime_hours
+        ctx,
+        Actor(clinician_id),
+        patient=patient,
+        request_note=args.note,
+        lifetime_hours=args.lifetime_hours,
+        body_site=args.body_site,
     )
     for message in invite_messages(ctx, invite.encounter_id):  # the link stays the last line, for scripts
         print(INVITE_STATES.get((message.channel, message.status), f"{message.channel}: {message.status}"))
@@ -145,7 +156,75 @@ def cmd_deliver_notifications(ctx: AppContext, args: argparse.Namespace) -> None
     dispatcher.run_forever()
 
 
+def record_filers(settings: Settings) -> dict[str, Filer]:
+    """The filer of each record destination that is on (imported only then: pydicom and fhir.resources are big)."""
+    on = settings.records.destinations
+    filers: dict[str, Filer] = {}
+    if "dicom" in on:
+        from processors.dicom_copies import fit_for_dicom
+        from shared.records.dicom import file_dicom
+
+        fit_video = fit_for_dicom(settings)
+        filers["dicom"] = lambda document, content, records: file_dicom(document, content, records, fit_video=fit_video)
+    if "fhir" in on:
+        from shared.records.fhir import file_fhir
+
+        filers["fhir"] = file_fhir
+    if "xds" in on:
+        from shared.records.xds import file_xds
+
+        filers["xds"] = file_xds
+    return filers
+
+
+FILING_WORDS = {
+    "acknowledged": "filed and acknowledged",
+    "sent": "filed (accepted, not yet acknowledged)",
+    "queued": "NOT filed yet; the records service tries again",
+    "sending": "being filed by the records service",
+    "failed": "FAILED",
+}
+
+
+def cmd_file_to_record(ctx: AppContext, args: argparse.Namespace) -> int:
+    """Queue the encounter for each destination and file it now; one line per destination, 1 unless all filed."""
+    actor = None
+    if args.by:
+        user_id = user_id_for(ctx, args.by)
+        if user_id is None:
+            raise CommandError(f"no user named {args.by!r}")
+        actor = Actor(user_id)
+    filings.request_filing(ctx, args.encounter, actor=actor, now=utcnow(), destinations=args.destination)
+    FilingRunner(ctx, record_filers(ctx.settings)).file_due(encounter_id=args.encounter)
+    states = [
+        state
+        for state in filings.filing_states(ctx, args.encounter)
+        if args.destination is None or state.destination in args.destination
+    ]
+    for state in states:
+        why = state.failure_reason if state.status == "failed" else state.detail
+        print(f"{state.destination}: {FILING_WORDS.get(state.status, state.status)}" + (f": {why}" if why else ""))
+    return 0 if all(state.status in ("sent", "acknowledged") for state in states) else 1
+
+
+def cmd_file_records(ctx: AppContext, args: argparse.Namespace) -> None:
+    """The records service: long-running (SIGTERM or SIGINT stops it after the filing in hand), or --once."""
+    stop = threading.Event()
+    runner = FilingRunner(ctx, record_filers(ctx.settings))
+    if args.once:
+        print(json.dumps(vars(runner.run_cycle(stop)), sort_keys=True))
+        return
+
+    def request_stop(signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    runner.run_forever(stop)
+
+
 SCHEMA_COMMANDS = {"init", "migrate"}
+SERVICES = {"deliver-notifications": "notifications", "file-records": "records"}
 
 
 def whole_number_argument(raw: str) -> int:
@@ -183,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--phone", help="UK mobile number")
     enc.add_argument("--email")
     enc.add_argument("--note", help="what to photograph or film, shown to the patient")
+    enc.add_argument("--body-site", help="where the photos are of, e.g. 'left forearm' (filed to the record)")
     enc.add_argument(
         "--lifetime-hours",
         type=whole_number_argument,
@@ -202,6 +282,22 @@ def build_parser() -> argparse.ArgumentParser:
         "send queued texts and email through GOV.UK Notify or SMTP (the notifications service)",
     )
     deliver.add_argument("--once", action="store_true", help="send what is due now, then exit")
+
+    to_record = add(
+        "file-to-record",
+        cmd_file_to_record,
+        "file a reviewed request's photos and videos to the patient record now (exit 1 unless every one is filed)",
+    )
+    to_record.add_argument("--encounter", required=True, help="the request's id")
+    to_record.add_argument(
+        "--destination",
+        action="append",
+        choices=list(DESTINATIONS),
+        help="only this destination (repeatable; default: every configured one)",
+    )
+    to_record.add_argument("--by", metavar="USERNAME", help="the member of staff the audit log names")
+    records = add("file-records", cmd_file_records, "file queued requests to the patient record (the records service)")
+    records.add_argument("--once", action="store_true", help="file what is due now, then exit")
     return parser
 
 
@@ -209,23 +305,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-        service = "notifications" if args.command == "deliver-notifications" else "manage"
+        service = SERVICES.get(args.command, "manage")
         configure_logging(settings.log_level, service=service, cookie_names=[settings.portal_cookie_name])
         ctx = build_context(settings)
         try:
             if args.command not in SCHEMA_COMMANDS and not is_up_to_date(ctx.engine):
                 raise CommandError("the database schema is not up to date; run: python manage.py migrate")
-            args.handler(ctx, args)
+            status = args.handler(ctx, args)
         finally:
             ctx.close()
-    except (ConfigError, InvalidIdentifier, UserError, EncounterError, CommandError, StorageError) as exc:
+    except (ConfigError, InvalidIdentifier, UserError, EncounterError, CommandError, StorageError, RecordsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         print(f"error: database: {reason}", file=sys.stderr)
         return 1
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

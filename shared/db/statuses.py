@@ -69,3 +69,13 @@ class NotificationStatus(StrEnum):
     DELIVERED = "delivered"  # the provider reported delivery
     FAILED = "failed"  # permanently: `failure_reason` says why, in words a clinician can act on
     NOT_CONFIGURED = "not_configured"
+
+
+class FilingStatus(StrEnum):
+    """Where one filing to the record stands: queued → sending → sent → acknowledged, or failed (with a reason)."""
+
+    QUEUED = "queued"  # waiting, or due to be tried again at `next_attempt_at`
+    SENDING = "sending"  # with the destination under a runner's lease
+    SENT = "sent"  # the destination took it for later processing
+    ACKNOWLEDGED = "acknowledged"  # the destination confirmed the record holds it
+    FAILED = "failed"  # `failure_reason` says why; a person may ask again

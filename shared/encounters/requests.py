@@ -36,6 +36,7 @@ from shared.notifications import outbox
 TABLE = "encounters"
 NHS_INDEX_PURPOSE = "nhs_number"
 MAX_REQUEST_NOTE = 1000
+MAX_BODY_SITE = 100
 CLOSED_STATUSES = (EncounterStatus.SUBMITTED, EncounterStatus.REVIEWED)
 
 
@@ -121,6 +122,16 @@ def validate_request_note(note: str | None) -> str | None:
     return note or None
 
 
+def validate_body_site(body_site: str | None) -> str | None:
+    """Where the photos are of ("left forearm"): filed to the record as the body part, so one short line."""
+    site = " ".join((body_site or "").split())
+    if len(site) > MAX_BODY_SITE:
+        raise InvalidIdentifier(f"The body site is too long ({len(site)} characters; at most {MAX_BODY_SITE}).")
+    if any(ord(char) < 32 or 0x7F <= ord(char) < 0xA0 for char in (body_site or "")):
+        raise InvalidIdentifier("The body site contains characters that are not allowed.")
+    return site or None
+
+
 def derived_status(row: Encounter, now: dt.datetime | None = None) -> EncounterStatus:
     """What a clinician sees: the stored stage, unless the link is locked or has expired first."""
     stored = EncounterStatus(row.status)
@@ -150,6 +161,10 @@ def decrypt_patient(cipher: FieldCipher, row: Encounter) -> PatientDetails:
 
 def decrypt_request_note(cipher: FieldCipher, row: Encounter) -> str | None:
     return cipher.decrypt_optional(TABLE, "request_note", row.id, row.request_note)
+
+
+def decrypt_body_site(cipher: FieldCipher, row: Encounter) -> str | None:
+    return cipher.decrypt_optional(TABLE, "body_site", row.id, row.body_site)
 
 
 def _lifetime(ctx: AppContext, lifetime_hours: int | None) -> dt.timedelta:
@@ -203,14 +218,17 @@ def register_encounter(
     request_note: str | None = None,
     lifetime_hours: int | None = None,
     reminders: bool = True,
+    body_site: str | None = None,
 ) -> Invite:
     """Create the encounter for the acting clinician and its first invite (queued to the patient).
 
     `reminders`: whether the patient is reminded on the configured schedule
     if they have not sent anything (switchable later: `set_reminders`).
+    `body_site`: where the photos are of, when the clinician says (filed to the record with them).
     """
     lifetime = _lifetime(ctx, lifetime_hours)
     note = validate_request_note(request_note)
+    site = validate_body_site(body_site)
     with ctx.engine.begin() as conn:
         clinician = conn.execute(select(users.c.id, users.c.team).where(users.c.id == actor.user_id)).first()
         if clinician is None:
@@ -234,6 +252,7 @@ def register_encounter(
                 phone=enc("phone", patient.phone),
                 email=enc("email", patient.email),
                 request_note=enc("request_note", note),
+                body_site=enc("body_site", site),
                 reminders_enabled=reminders,
                 created_at=now,
                 updated_at=now,

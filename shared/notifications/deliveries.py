@@ -4,7 +4,7 @@ pending → (claim) sending → (handed over: `provider` set) → sent (provider
 or back to pending with a later `next_attempt_at` (a temporary failure), or
 failed with a reason a clinician can act on, or not_configured.
 
-A claim is a lease, as in the jobs table (`shared.db.jobs`): the row is
+A claim is a lease (`shared.db.leases`, as in the jobs table): the row is
 marked `sending` with an owner and `lease_until` in its own transaction,
 before any provider is called. A row still `sending` after its lease ran out
 belonged to a dispatcher that died; the next claim takes it again, and
@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Connection, Engine, and_, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, or_, update
 
 from shared.crypto.fields import FieldCipher
+from shared.db import leases
 from shared.db.jobs import backoff
 from shared.db.statuses import NotificationStatus
 from shared.db.tables import notifications
@@ -31,14 +32,15 @@ MAX_ATTEMPTS = 10  # with the jobs table's backoff (30 s doubling, at most an ho
 MAX_ERROR = 500
 
 
-def _due(now: dt.datetime):  # type: ignore[no-untyped-def]
-    ready = and_(
-        notifications.c.status == NotificationStatus.PENDING,
-        notifications.c.channel.in_(DELIVERED_CHANNELS),
-        or_(notifications.c.next_attempt_at.is_(None), notifications.c.next_attempt_at <= now),
+def _due(now: dt.datetime) -> ColumnElement[bool]:
+    waiting = leases.due(
+        notifications, waiting=NotificationStatus.PENDING, in_flight=NotificationStatus.SENDING, now=now
     )
-    abandoned = and_(notifications.c.status == NotificationStatus.SENDING, notifications.c.lease_until < now)
-    return or_(ready, abandoned)
+    # a message for a channel MIA does not deliver (the portal's own) waits for no dispatcher
+    return and_(
+        waiting,
+        or_(notifications.c.status == NotificationStatus.SENDING, notifications.c.channel.in_(DELIVERED_CHANNELS)),
+    )
 
 
 def claim_next(
@@ -50,40 +52,24 @@ def claim_next(
     `attempts` counting this one, `provider` still set if an earlier attempt
     handed it over without learning the provider's id.
     """
-    with engine.begin() as conn:
-        row = conn.execute(
-            select(notifications)
-            .where(_due(now))
-            .order_by(notifications.c.next_attempt_at, notifications.c.created_at)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        ).first()
-        if row is None:
-            return None
-        conn.execute(
-            update(notifications)
-            .where(notifications.c.id == row.id)
-            .values(
-                status=NotificationStatus.SENDING,
-                lease_owner=owner,
-                lease_until=now + lease,
-                attempts=row.attempts + 1,
-            )
-        )
-        claimed = conn.execute(select(notifications).where(notifications.c.id == row.id)).one()
-        return decrypted(cipher, claimed)
-
-
-def _held(notification_id: str, owner: str):  # type: ignore[no-untyped-def]
-    return and_(
-        notifications.c.id == notification_id,
-        notifications.c.lease_owner == owner,
-        notifications.c.status == NotificationStatus.SENDING,
+    claimed = leases.claim_next(
+        engine,
+        notifications,
+        _due(now),
+        (notifications.c.next_attempt_at, notifications.c.created_at),
+        in_flight=NotificationStatus.SENDING,
+        owner=owner,
+        lease=lease,
+        now=now,
     )
+    return decrypted(cipher, claimed) if claimed is not None else None
 
 
-def _released(**values: object) -> dict[str, object]:
-    return {"lease_owner": None, "lease_until": None, **values}
+def _held(notification_id: str, owner: str) -> ColumnElement[bool]:
+    return leases.held(notifications, notification_id, owner, NotificationStatus.SENDING)
+
+
+_released = leases.released
 
 
 def mark_handed_over(engine: Engine, notification_id: str, owner: str, provider: str) -> bool:

@@ -23,10 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import socket
 import threading
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -36,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from shared.clock import utcnow
 from shared.config.messaging import MessagingSettings
 from shared.context import AppContext
+from shared.db.leases import new_owner_id
 from shared.notifications import deliveries, outbox
 from shared.notifications.channels.base import Channel, Outgoing, PermanentFailure, TemporaryFailure
 from shared.notifications.channels.notify import NotifyChannel
@@ -82,11 +80,6 @@ class CycleReport:
     @property
     def handled(self) -> int:
         return self.sent + self.retried + self.failed + self.not_configured
-
-
-def new_owner_id() -> str:
-    """Names this dispatcher in `lease_owner` (host, process, and a random part for restarts)."""
-    return f"{socket.gethostname()[:30]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 def configured_channels(settings: MessagingSettings) -> tuple[dict[str, Channel], NotifyChannel | None]:

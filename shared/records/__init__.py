@@ -9,7 +9,10 @@ DICOMweb STOW-RS (`dicom`), a FHIR R4 transaction Bundle of DocumentReferences
 (`fhir`) and IHE ITI-41 Provide and Register Document Set-b (`xds`).
 
 May import: infrastructure (`shared.config`, `crypto`, `db`, `storage`,
-`audit`, `logging`, `context` and the small modules) and one other subject,
-`shared.encounters`, whose rows it reads. Never the portal, the upload
-service or processors; nothing in `encounters` imports it.
+`audit`, `logging`, `context` and the small modules) and three other
+subjects: `shared.encounters`, whose rows it reads, `shared.staff` (the
+reviewer's name, the team's filing rules and organisation name) and
+`shared.notifications` for the request's reference only (`alerts.request_reference`,
+the one way a request is named without patient details). Never the portal,
+the upload service or processors; nothing in those subjects imports it.
 """

@@ -1,9 +1,10 @@
-"""What an administrator sets per team: the organisation name its patients see, and the mailbox that hears of
-submissions.
+"""What an administrator sets per team: the organisation name its patients see, the mailbox that hears of
+submissions, and how its reviewed requests are filed to the patient record.
 
 A team is the `team` string on users and encounters; its settings row exists
 once an administrator saved one. Without it the team's patients see
-MIA_ORGANISATION_NAME and no team mailbox is told anything.
+MIA_ORGANISATION_NAME, no team mailbox is told anything, nothing is filed on
+review and a patient without an NHS number is not filed at all.
 """
 
 from __future__ import annotations
@@ -31,10 +32,19 @@ class TeamSettings:
     organisation_name: str | None
     mailbox: str | None
     updated_at: dt.datetime | None
+    file_on_review: bool = False  # "Mark as reviewed" also files to the record (shared.records.runner)
+    allow_local_identifier: bool = False  # a patient without an NHS number is filed under a local identifier
 
     @classmethod
     def from_row(cls, row: Row) -> TeamSettings:
-        return cls(row.name, row.organisation_name, row.mailbox, row.updated_at)
+        return cls(
+            row.name,
+            row.organisation_name,
+            row.mailbox,
+            row.updated_at,
+            bool(row.file_on_review),
+            bool(row.allow_local_identifier),
+        )
 
 
 def team_settings(conn: Connection, team: str | None) -> TeamSettings | None:
@@ -68,9 +78,17 @@ def all_teams(ctx: AppContext) -> list[TeamSettings]:
 
 
 def save_team_settings(
-    ctx: AppContext, team: str, *, organisation_name: str | None, mailbox: str | None, actor: Actor
+    ctx: AppContext,
+    team: str,
+    *,
+    organisation_name: str | None,
+    mailbox: str | None,
+    actor: Actor,
+    file_on_review: bool | None = None,
+    allow_local_identifier: bool | None = None,
 ) -> TeamSettings:
-    """Set a team's organisation name (blank: MIA_ORGANISATION_NAME) and mailbox (blank: none); audited.
+    """Set a team's organisation name (blank: MIA_ORGANISATION_NAME), mailbox (blank: none) and filing rules
+    (None: as they were; off for a new team); audited.
 
     Raises TeamSettingsError with a sentence for the administrator.
     """
@@ -88,10 +106,21 @@ def save_team_settings(
     except InvalidEmail as error:
         raise TeamSettingsError(f"The team mailbox: {error}") from None
     now = utcnow()
-    values = {"organisation_name": name, "mailbox": box, "updated_at": now, "updated_by": actor.user_id}
+    values: dict[str, object] = {
+        "organisation_name": name,
+        "mailbox": box,
+        "updated_at": now,
+        "updated_by": actor.user_id,
+    }
     with ctx.engine.begin() as conn:
-        changed = conn.execute(update(teams).where(teams.c.name == team).values(**values)).rowcount
-        if not changed:
+        current = conn.execute(select(teams).where(teams.c.name == team).with_for_update()).first()
+        values["file_on_review"] = _kept(file_on_review, current.file_on_review if current else False)
+        values["allow_local_identifier"] = _kept(
+            allow_local_identifier, current.allow_local_identifier if current else False
+        )
+        if current is not None:
+            conn.execute(update(teams).where(teams.c.name == team).values(**values))
+        else:
             conn.execute(teams.insert().values(name=team, **values))
         audit.record(
             conn,
@@ -99,6 +128,16 @@ def save_team_settings(
             actor_type=audit.ACTOR_USER,
             actor_id=actor.user_id,
             remote_addr=actor.remote_addr,
-            detail={"team": team, "organisation_name": name, "mailbox_set": box is not None},
+            detail={
+                "team": team,
+                "organisation_name": name,
+                "mailbox_set": box is not None,
+                "file_on_review": values["file_on_review"],
+                "allow_local_identifier": values["allow_local_identifier"],
+            },
         )
-    return TeamSettings(team, name, box, now)
+    return TeamSettings(team, name, box, now, bool(values["file_on_review"]), bool(values["allow_local_identifier"]))
+
+
+def _kept(asked: bool | None, current: bool) -> bool:
+    return bool(current) if asked is None else asked

@@ -25,6 +25,7 @@ SUBJECT_IMPORTS = {
     "staff": set(),
     "reporting": set(),
     "notifications": {"staff"},
+    "records": {"encounters", "staff", "notifications"},
 }
 
 # Known exceptions while the parts of issue 11 are merged (module: imports it may keep for now).
