@@ -30,6 +30,7 @@ from shared.encounters.queries import Viewer
 from shared.encounters.requests import (
     CLOSED_STATUSES,
     Invite,
+    decrypt_body_site,
     decrypt_patient,
     decrypt_request_note,
     derived_status,
@@ -120,6 +121,9 @@ def _patient(ctx: AppContext, encounter: Encounter, messages: list[PatientMessag
     if note:
         st.markdown("**Request shown to the patient**")
         st.info(plain(note))
+    body_site = decrypt_body_site(ctx.cipher, encounter)
+    if body_site:
+        st.markdown(f"**Body site:** {plain(body_site)}")
     with st.expander("Timeline"):
         st.dataframe(
             [

@@ -17,6 +17,7 @@ from portal_ui import session
 from portal_ui.feedback import shown_on_page
 from portal_ui.filing_states import state_words
 from shared.context import Actor, AppContext
+from shared.db.statuses import FilingStatus
 from shared.encounters.encounter import Encounter
 from shared.notifications.alerts import request_reference
 from shared.records import downloads, filings
@@ -24,7 +25,7 @@ from shared.records.errors import RecordsError
 from shared.records.filings import FilingState
 from shared.records.gather import load_document
 
-ACTIVE = ("queued", "sending")
+ACTIVE = (FilingStatus.QUEUED, FilingStatus.SENDING)
 
 
 def filing_section(ctx: AppContext, encounter: Encounter, person: Actor, moment: dt.datetime) -> None:
@@ -74,7 +75,7 @@ def _file_action(ctx: AppContext, encounter: Encounter, person: Actor, moment: d
     if reason is not None:
         st.info(reason)
         return
-    labels = [filings.DESTINATION_LABELS[name] for name in ctx.settings.records.destinations]
+    labels = [filings.LABELS[name] for name in ctx.settings.records.destinations]
     st.caption(f"Files every photo and video of this request to: {', '.join(labels)}.")
     if st.button("File to record", type="primary"):
         with shown_on_page():

@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from portal_ui.message_states import short_time
+from shared.db.statuses import FilingStatus
 from shared.records.filings import FilingState
 
 NO_REASON = "the destination gave no reason"
@@ -20,15 +21,16 @@ NO_REASON = "the destination gave no reason"
 def state_words(filing: FilingState, now: dt.datetime) -> str:
     """One destination's filing in a sentence: the state, and when (UK time)."""
     match filing.status:
-        case "queued" if filing.attempts and filing.failure_reason:
-            return f"Queued: not filed yet, trying again ({filing.failure_reason})"
-        case "queued":
+        case FilingStatus.QUEUED if filing.attempts and filing.next_attempt_at is not None:
+            tried = f" ({filing.detail})" if filing.detail else ""
+            return f"Queued: not filed yet, trying again at {short_time(filing.next_attempt_at, now)}{tried}"
+        case FilingStatus.QUEUED:
             return f"Queued at {short_time(filing.queued_at, now)}, waiting to be sent"
-        case "sending":
+        case FilingStatus.SENDING:
             return "Sending now"
-        case "sent":
+        case FilingStatus.SENT:
             return f"Filed at {short_time(filing.sent_at, now)}; waiting for the record to confirm"
-        case "acknowledged":
+        case FilingStatus.ACKNOWLEDGED:
             return (
                 f"Filed at {short_time(filing.sent_at or filing.acknowledged_at, now)}, "
                 f"acknowledged at {short_time(filing.acknowledged_at, now)}"
