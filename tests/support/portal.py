@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import streamlit.testing.v1.app_test as app_test_module
 from streamlit.runtime.media_file_manager import MediaFileManager
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.runtime.memory_media_file_storage import MemoryFile, MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
@@ -123,9 +123,9 @@ class Downloads:
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(app_test_module, "MediaFileManager", lambda _storage: self.manager)
 
-    def press(self, button: Any) -> bytes:
-        """What the browser receives when `button` (an AppTest download button) is pressed."""
+    def press(self, button: Any) -> MemoryFile:
+        """What the browser receives when `button` (an AppTest download button) is pressed: content, type, name."""
         url = self.manager.execute_deferred(button.proto.deferred_file_id)
         stored = self.manager.read_file(url.rsplit("/", 1)[-1].split(".", 1)[0])
         assert stored is not None, url
-        return bytes(stored.content)
+        return stored
