@@ -51,7 +51,7 @@ def timeline_entries(filing: FilingState) -> list[tuple[str, dt.datetime | None]
 
 
 def _filed_when(copy: FilingState, now: dt.datetime) -> str:
-    return f"{copy.label} ({short_time(copy.sent_at or copy.acknowledged_at, now)})"
+    return f"{copy.label} at {short_time(copy.sent_at or copy.acknowledged_at, now)}"
 
 
 def _joined(names: Sequence[str]) -> str:
@@ -73,6 +73,6 @@ def after_delete(copies: Sequence[FilingState], what: str, now: dt.datetime) -> 
     """Said once the deletion is done; names where the copy remains."""
     where = _joined([_filed_when(copy, now) for copy in copies])
     return (
-        f"{what} was deleted here. Its copy in the patient record remains: withdraw it in {where} "
-        "(ask the team that runs it)."
+        f"{what} was deleted here, but not from the patient record: the copy filed to {where} remains "
+        "and must be withdrawn there."
     )

@@ -114,7 +114,7 @@ def test_deleting_what_was_filed_says_the_copy_in_the_record_remains(records_por
     at = open_page(sign_in(make_staff(records_portal, "drsmith")), "review", encounter=reviewed.encounter_id)
     warnings = [warning.value for warning in at.warning]
     assert any(
-        w.startswith("Photo 1 has been filed to the patient record: FHIR record (")
+        w.startswith("Photo 1 has been filed to the patient record: FHIR record at ")
         and "must be withdrawn in FHIR record" in w
         for w in warnings
     )
@@ -122,7 +122,7 @@ def test_deleting_what_was_filed_says_the_copy_in_the_record_remains(records_por
 
     widget(at.text_input, "Reason for deleting this file").input("Photo of the wrong arm")
     widget(at.button, "Delete this file").click().run()
-    assert "Photo 1 was deleted here. Its copy in the patient record remains: withdraw it in FHIR record (" in texts(at)
+    assert "Photo 1 was deleted here, but not from the patient record: the copy filed to FHIR record at " in texts(at)
     with records_portal.engine.connect() as conn:
         deleted = conn.execute(select(media.c.id).where(media.c.deleted_at.is_not(None))).scalars().all()
     assert deleted == [reviewed.media_ids[0]]
@@ -130,7 +130,7 @@ def test_deleting_what_was_filed_says_the_copy_in_the_record_remains(records_por
     widget(at.text_input, "Reason for deleting the encounter").input("Wrong patient")
     widget(at.button, "Delete encounter").click().run()
     assert texts(at).splitlines()[0] == "Encounters"
-    assert "The request was deleted here. Its copy in the patient record remains" in texts(at)
+    assert "The request was deleted here, but not from the patient record" in texts(at)
 
 
 def test_a_request_never_filed_is_deleted_without_a_record_warning(records_portal: AppContext) -> None:
@@ -139,7 +139,7 @@ def test_a_request_never_filed_is_deleted_without_a_record_warning(records_porta
     assert not [w.value for w in at.warning if "patient record" in w.value]
     widget(at.text_input, "Reason for deleting this file").input("Blurred")
     widget(at.button, "Delete this file").click().run()
-    assert "Its copy in the patient record remains" not in texts(at)
+    assert "not from the patient record" not in texts(at)
 
 
 def test_the_fhir_bundle_download_is_the_transaction_bundle_and_is_audited(
