@@ -6,7 +6,7 @@ Pillow's decompression-bomb limit kept and its warning treated as an error.
 The size is read from the header without decoding, and reported as the
 picture is displayed (EXIF orientation 5–8 swaps width and height).
 
-The display copy is a fresh JPEG: orientation applied, colours converted to
+The display copy is a fresh baseline JPEG (DICOM files it as it is): orientation applied, colours converted to
 sRGB when the file carries an ICC profile, and nothing else carried over —
 no EXIF (so no GPS, MakerNote or camera serial), no XMP, no comments, no
 ICC profile. HEIC, PNG and WebP become JPEG the same way.
@@ -15,6 +15,7 @@ ICC profile. HEIC, PNG and WebP become JPEG the same way.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import io
 import warnings
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ import pillow_heif
 from PIL import Image, ImageCms, ImageOps
 
 from processors import failures
+from processors.capture_time import EXIF_IFD, exif_taken_at
 from processors.failures import MediaRejected
 from processors.results import DISPLAY_IMAGE, THUMBNAIL_IMAGE, OutputFile, ProcessedMedia
 from shared.db.statuses import MediaKind
@@ -114,13 +116,23 @@ def _clean_copy(image: Image.Image) -> Image.Image:
 
 
 def _save_jpeg(image: Image.Image, path: Path, quality: int) -> None:
-    image.save(path, "JPEG", quality=quality, optimize=False, progressive=True)
+    """Baseline (SOF0), not progressive: DICOM's JPEG Baseline syntax files the display copy as it is."""
+    image.save(path, "JPEG", quality=quality, optimize=False, progressive=False)
+
+
+def _taken_at(image: Image.Image) -> dt.datetime | None:
+    """When the photo was taken, from EXIF read before it is stripped (unreadable EXIF: unknown)."""
+    try:
+        return exif_taken_at(dict(image.getexif().get_ifd(EXIF_IFD)))
+    except _DECODE_ERRORS:
+        return None
 
 
 def process_image(path: Path, file_type: FileType, out_dir: Path) -> ProcessedMedia:
     """Make the display copy and thumbnail of one photo; raises MediaRejected for bad input."""
     with open_untrusted(path, file_type) as image:
         width, height = displayed_size(image)
+        taken_at = _taken_at(image)
         icc_profile = image.info.get("icc_profile")
         upright = _decode(image)
         try:
@@ -144,4 +156,5 @@ def process_image(path: Path, file_type: FileType, out_dir: Path) -> ProcessedMe
         display=OutputFile("display", display_path, "image/jpeg"),
         thumbnail=OutputFile("thumbnail", thumbnail_path, "image/jpeg"),
         method="image",
+        acquired_at=taken_at,
     )

@@ -170,6 +170,8 @@ def _record_ready(
     )
     if not row.original_sha256:
         values["original_sha256"] = sha256
+    if result.acquired_at is not None:
+        values["acquired_at"] = result.acquired_at
     with engine.begin() as conn:
         updated = conn.execute(
             update(media)

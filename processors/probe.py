@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from processors.capture_time import CONTAINER_KEYS
 from processors.ffmpeg_runner import input_args, run_ffmpeg
 
 PROBE_TIMEOUT_SECONDS = 60
@@ -70,6 +71,8 @@ class MediaInfo:
     audio: AudioStream | None
     stream_kinds: tuple[str, ...]
     metadata_keys: frozenset[str] = field(default_factory=frozenset)
+    # the values of the keys that say when it was recorded (processors.capture_time), first of each
+    capture_times: dict[str, str] = field(default_factory=dict)
 
 
 def _split_top_level(text: str) -> list[str]:
@@ -142,6 +145,7 @@ def parse_ffmpeg_header(text: str) -> MediaInfo:
     seen: set[int] = set()
     current_is_first_video = False
     metadata_keys: set[str] = set()
+    capture_times: dict[str, str] = {}
     in_input = False
     for line in text.splitlines():
         if line.startswith("Input #0"):
@@ -174,8 +178,11 @@ def parse_ffmpeg_header(text: str) -> MediaInfo:
             video = VideoStream(**{**video.__dict__, "rotation": rotation})
             continue
         if match := _METADATA_KEY.match(line):
-            metadata_keys.add(match.group(1).strip().lower())
-    return MediaInfo(duration, video, audio, tuple(kinds), frozenset(metadata_keys))
+            key = match.group(1).strip().lower()
+            metadata_keys.add(key)
+            if key in CONTAINER_KEYS:
+                capture_times.setdefault(key, line[match.end() :].strip())
+    return MediaInfo(duration, video, audio, tuple(kinds), frozenset(metadata_keys), capture_times)
 
 
 def probe(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ class ProcessedMedia:
     video_codec: str | None = None
     audio_codec: str | None = None
     method: str = "image"  # image | remux | transcode
+    acquired_at: dt.datetime | None = None  # when it was taken (naive UTC), from the original's metadata
     notes: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:

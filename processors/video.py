@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from processors import failures
+from processors.capture_time import container_taken_at
 from processors.failures import MediaRejected, ProcessingTimeout
 from processors.ffmpeg_runner import FfmpegFailed, input_args, run_ffmpeg
 from processors.mp4_layout import moov_before_mdat
@@ -264,5 +265,6 @@ def process_video(
         video_codec=info.video.codec,
         audio_codec=info.audio.codec if info.audio else None,
         method=method,
+        acquired_at=container_taken_at(info.capture_times),
         notes={"hdr": info.video.is_hdr, "rotation": info.video.rotation},
     )
