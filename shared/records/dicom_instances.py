@@ -148,8 +148,8 @@ def person_name(name: str) -> str:
     """DICOM PN from a name as the record holds it: "Ada King Lovelace" → "Lovelace^Ada King"."""
     words = _PN_FORBIDDEN.sub(" ", name).split()
     if len(words) < 2:
-        return " ".join(words)[:LO_LIMIT]
-    return f"{words[-1][:LO_LIMIT]}^{' '.join(words[:-1])[:LO_LIMIT]}"
+        return _clip(" ".join(words), LO_LIMIT)
+    return f"{_clip(words[-1], LO_LIMIT)}^{_clip(' '.join(words[:-1]), LO_LIMIT)}"
 
 
 @dataclass(frozen=True)
@@ -297,8 +297,14 @@ def _position(document: RecordDocument, item: RecordItem) -> int:
 
 
 def _short(text: str) -> str:
+    """One line within LO's 64 (counted in bytes of the UTF-8 character set, as validators count)."""
     flat = " ".join(text.replace("\\", "/").split())  # a backslash would split an LO into values
-    return flat if len(flat) <= LO_LIMIT else flat[: LO_LIMIT - 1] + "…"
+    return flat if len(flat.encode()) <= LO_LIMIT else _clip(flat, LO_LIMIT - len("…".encode())) + "…"
+
+
+def _clip(text: str, limit: int) -> str:
+    """The longest prefix of `text` whose UTF-8 form fits `limit` bytes."""
+    return text.encode()[:limit].decode(errors="ignore")
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 from pathlib import Path
 
@@ -60,6 +61,11 @@ def test_h264_is_remuxed_and_keeps_its_rotation(samples: SampleCache, tmp_path: 
     assert facts.duration == pytest.approx(2.0, abs=0.1)
     assert Image.open(result.thumbnail.path).size == (360, 640)
     assert_clean_jpeg(result.thumbnail.path)
+
+
+def test_a_video_is_dated_by_when_the_phone_recorded_it(samples: SampleCache, tmp_path: Path) -> None:  # noqa: F811
+    assert convert(samples.hevc_mov(), tmp_path / "hevc").acquired_at == dt.datetime(2026, 3, 1, 9, 59, 58)
+    assert convert(samples.mjpeg_mov(), tmp_path / "mjpeg").acquired_at is None  # it says nothing
 
 
 def test_motion_jpeg_with_pcm_sound_is_transcoded(samples: SampleCache, tmp_path: Path) -> None:  # noqa: F811

@@ -26,6 +26,7 @@ ISO6709 = f"{LATITUDE}{LONGITUDE}+010.000/"
 # Byte strings that must appear in no output: location, EXIF, XMP, the comment, the camera model.
 LEAK_MARKERS = (b"51.5072", b"ISO6709", b"\xa9xyz", b"Exif\x00\x00", b"ns.adobe.com", b"Acacia", b"iPhone 15")
 COMMENT = "Taken at 14 Acacia Avenue"
+CREATION_DATE = "2026-03-01T10:59:58+0100"  # iPhone's local recording time; 09:59:58 UTC
 SECRET_MARKER = "MIA-SECRET-7f3c9e"
 
 pillow_heif.register_heif_opener()  # to write HEIC samples
@@ -36,7 +37,7 @@ def ffmpeg(*args: str) -> None:
 
 
 def _with_phone_metadata(plain: Path, target: Path, rotation: int) -> Path:
-    """Add rotation, location metadata and a timecode data track without re-encoding."""
+    """Add rotation, location and recording-time metadata and a timecode data track without re-encoding."""
     ffmpeg(
         "-display_rotation:v:0",
         str(rotation),
@@ -54,6 +55,10 @@ def _with_phone_metadata(plain: Path, target: Path, rotation: int) -> Path:
         "com.apple.quicktime.make=Apple",
         "-metadata",
         "com.apple.quicktime.model=iPhone 15",
+        "-metadata",
+        f"com.apple.quicktime.creationdate={CREATION_DATE}",
+        "-metadata",
+        "creation_time=2026-03-01T10:00:00.000000Z",
         "-movflags",
         "use_metadata_tags",
         "-timecode",
