@@ -24,6 +24,7 @@ from shared.records import downloads, filings
 from shared.records.errors import RecordsError
 from shared.records.filings import FilingState
 from shared.records.gather import load_document
+from shared.staff.teams import team_settings
 
 ACTIVE = (FilingStatus.QUEUED, FilingStatus.SENDING)
 
@@ -34,9 +35,23 @@ def filing_section(ctx: AppContext, encounter: Encounter, person: Actor, moment:
     poll = ctx.settings.records.poll_seconds if any(s.status in ACTIVE for s in states) else None
     if states:
         _states(ctx, encounter.id, person, poll)
+    elif _files_on_review(ctx, encounter):
+        st.caption(
+            "Your team files reviewed requests automatically: the records service queues this one within "
+            "a few seconds, or press File to record now."
+        )
     _file_action(ctx, encounter, person, moment)
     if encounter.reviewed_at is not None:
         _bundle_download(ctx, encounter, person)
+
+
+def _files_on_review(ctx: AppContext, encounter: Encounter) -> bool:
+    """The runner will queue this reviewed request by itself (its team files on review, a destination is on)."""
+    if encounter.reviewed_at is None or not ctx.settings.records.destinations:
+        return False
+    with ctx.engine.connect() as conn:
+        team = team_settings(conn, encounter.team)
+    return team is not None and team.file_on_review
 
 
 def _states(ctx: AppContext, encounter_id: str, person: Actor, poll: int | None) -> None:

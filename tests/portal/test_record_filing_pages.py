@@ -21,7 +21,7 @@ from shared.encounters.requests import decrypt_body_site
 from shared.records.fhir import file_fhir
 from shared.records.filings import filing_states, request_filing
 from shared.records.runner import FilingRunner
-from shared.staff.teams import all_teams
+from shared.staff.teams import all_teams, save_team_settings
 from tests.support.fhir_server import Fault, FhirServer
 from tests.support.portal import Downloads, open_page, sign_in, texts, widget
 from tests.support.records import BODY_SITE, reviewed_encounter
@@ -220,3 +220,28 @@ def test_a_new_request_stores_the_body_site(portal: AppContext) -> None:
     assert decrypt_body_site(portal.cipher, row) == BODY_SITE
     widget(at.button, "Open this encounter").click().run()
     assert f"**Body site:** {BODY_SITE}" in [m.value for m in at.markdown]
+
+
+def test_a_team_that_files_on_review_sees_the_request_queued_by_the_records_service(
+    records_portal: AppContext, fhir_server: FhirServer
+) -> None:
+    admin = make_staff(records_portal, "admin1", role="admin", team=None)
+    save_team_settings(
+        records_portal,
+        "Dermatology",
+        organisation_name=None,
+        mailbox=None,
+        actor=Actor(admin.user_id),
+        file_on_review=True,
+    )
+    reviewed = reviewed_encounter(records_portal)
+    at = open_page(sign_in(make_staff(records_portal, "drsmith")), "review", encounter=reviewed.encounter_id)
+    assert "Your team files reviewed requests automatically" in texts(at)
+
+    file_now(records_portal)  # the records service's cycle queues it, then files it
+    at.run()
+    assert states_table(at)["FHIR record"].startswith("Filed at ")
+    assert "Your team files reviewed requests automatically" not in texts(at)
+    with records_portal.engine.connect() as conn:
+        (requested,) = audit.search(conn, action="records.filing_requested", encounter_id=reviewed.encounter_id)
+    assert requested["actor_type"] == "system"
