@@ -24,7 +24,7 @@ from shared.records.runner import FilingRunner
 from shared.staff.teams import all_teams, save_team_settings
 from tests.support.fhir_server import Fault, FhirServer
 from tests.support.portal import Downloads, open_page, sign_in, texts, widget
-from tests.support.records import BODY_SITE, reviewed_encounter
+from tests.support.records import BODY_SITE, NO_NHS_NUMBER, reviewed_encounter
 from tests.support.staff import make_staff
 
 
@@ -245,3 +245,10 @@ def test_a_team_that_files_on_review_sees_the_request_queued_by_the_records_serv
     with records_portal.engine.connect() as conn:
         (requested,) = audit.search(conn, action="records.filing_requested", encounter_id=reviewed.encounter_id)
     assert requested["actor_type"] == "system"
+
+
+def test_a_patient_without_an_nhs_number_gets_the_reason_not_the_button(records_portal: AppContext) -> None:
+    reviewed = reviewed_encounter(records_portal, patient=NO_NHS_NUMBER)
+    at = open_page(sign_in(make_staff(records_portal, "drsmith")), "review", encounter=reviewed.encounter_id)
+    assert "File to record" not in [button.label for button in at.button]
+    assert any("NHS number" in info.value and "local identifier" in info.value for info in at.info)
