@@ -29,7 +29,7 @@ from shared.records.dicom_instances import avc_transfer_syntax, photo_instance, 
 from shared.records.document import ItemContent, RecordDocument, RecordItem
 from shared.records.errors import DestinationRefused
 from shared.records.filer import FilingOutcome
-from shared.records.h264 import NotAnAvcVideo, read_avc_track
+from shared.records.h264 import AvcTrack, NotAnAvcVideo, read_avc_track
 from shared.records.jpeg_frames import NotAJpeg, jpeg_frame
 from shared.records.stow import StowAnswer, read_stow_answer, stow_request
 
@@ -127,7 +127,7 @@ def _video_dataset(
     return video_instance(document, item, stream, track, syntax, settings), transcoded
 
 
-def _track(item: RecordItem, mp4: bytes):  # type: ignore[no-untyped-def]
+def _track(item: RecordItem, mp4: bytes) -> AvcTrack:
     try:
         return read_avc_track(mp4)
     except (NotAnAvcVideo, IndexError, ValueError) as exc:

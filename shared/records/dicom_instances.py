@@ -10,9 +10,10 @@ Where things go (see the README's DICOM section):
   ISO OID in IssuerOfPatientIDQualifiersSequence; PatientName split into
   family^given (the last word is the family name); PatientBirthDate.
 - Study: one per encounter (StudyInstanceUID derived from its id),
-  AccessionNumber and StudyID = the request's reference, StudyDescription =
-  the clinician's request (cut to 64 characters), ReferringPhysicianName =
-  the reviewing clinician.
+  AccessionNumber and StudyID = the request's reference, StudyDescription
+  and the series' RequestAttributesSequence RequestedProcedureDescription =
+  the clinician's request (cut to 64 bytes), ReferringPhysicianName = the
+  reviewing clinician.
 - Series: one per kind (photos, videos), Modality XC (external-camera
   photography), OperatorsName = the reviewing clinician. When the free-text
   body site names one region DICOM codes (CID 4031), AnatomicRegionSequence
@@ -252,6 +253,11 @@ def _series(ds: Dataset, document: RecordDocument, item: RecordItem) -> None:
     ds.SeriesNumber = SERIES_NUMBERS.get(item.kind, 3)
     ds.SeriesDescription = SERIES_DESCRIPTIONS.get(item.kind, item.kind)
     ds.OperatorsName = person_name(document.author.display_name)
+    if document.request_note:
+        request = Dataset()  # Request Attributes: what the clinician asked for (not scheduled: no procedure ids)
+        request.AccessionNumber = document.reference[:16]
+        request.RequestedProcedureDescription = _short(document.request_note)
+        ds.RequestAttributesSequence = [request]
     region = body_region(document.body_site)
     if region:
         ds.AnatomicRegionSequence = [_coded(region.code)]

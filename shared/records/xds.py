@@ -89,7 +89,6 @@ ALREADY_FILED = "XDSDuplicateUniqueIdInRegistry"
 _FREE_TEXT = 1024  # rim:FreeFormText
 _HL7_DELIMITERS = str.maketrans({character: " " for character in "^|&~\\"})
 _TITLES = {"dr", "mr", "mrs", "ms", "miss", "mx", "prof", "professor", "sister", "nurse"}
-_MAX_RESPONSE = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -399,7 +398,7 @@ def _outcome(response: requests.Response, host: str, count: int) -> FilingOutcom
 
 def _soap_envelope(response: requests.Response) -> ET.Element | None:
     """The SOAP envelope of the answer, plain or as the root of an MTOM multipart; None when there is none."""
-    raw = response.content[:_MAX_RESPONSE]
+    raw = response.content
     content_type = response.headers.get("Content-Type", "")
     if content_type.lower().startswith("multipart/related"):
         message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(

@@ -12,7 +12,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
+import os
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,8 +29,12 @@ from processors.ffmpeg_binary import ffmpeg_path
 from processors.process_file import process_file
 from processors.results import ProcessedMedia
 from processors.video import VideoLimits
+from shared.clock import utcnow
 from shared.config.records import RecordSettings
-from shared.config.settings import Settings
+from shared.config.settings import PROJECT_ROOT, Settings
+from shared.context import Actor, build_context
+from shared.encounters.requests import register_encounter
+from shared.encounters.review import mark_reviewed
 from shared.records.dicom import file_dicom
 from shared.records.document import (
     PatientIdentifier,
@@ -39,9 +45,13 @@ from shared.records.document import (
     RecordPatient,
 )
 from shared.records.errors import DestinationRefused, DestinationUnavailable
+from tests.conftest import make_settings
+from tests.support.databases import make_sqlite_engine
+from tests.support.factories import PATIENT, make_clinician
 from tests.support.media_samples import h264_mov, hevc_mov
 from tests.support.orthanc import PASSWORD, USERNAME, Orthanc, running_orthanc
-from tests.support.processed_media import phone_photo
+from tests.support.processed_media import phone_photo, store_photo, store_video
+from tests.support.submissions import give_consent, submit
 
 TEST_NHS_NUMBER = "9990000018"
 VIDEO_SYNTAXES = {"1.2.840.10008.1.2.4.102", "1.2.840.10008.1.2.4.104"}
@@ -233,3 +243,42 @@ def test_a_wrong_password_is_refused_with_what_to_check(orthanc: Orthanc, filed:
 def app_settings(settings: Settings, tmp_path: Path) -> Settings:
     """The app's settings (ffmpeg, timeouts) with a scratch directory of this test's own."""
     return dataclasses.replace(settings, scratch_dir=tmp_path / "scratch")
+
+
+def file_to_record(command: list[str], environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True, timeout=300)
+
+
+def test_manage_file_to_record_files_every_item_once(orthanc: Orthanc, tmp_path: Path) -> None:
+    """The issue's "done when": a reviewed encounter filed by the operator's command, twice, found by NHS number."""
+    variables = {
+        "MIA_DATA_DIR": str(tmp_path / "var"),
+        "MIA_DICOMWEB_URL": orthanc.dicomweb_url,
+        "MIA_DICOMWEB_USERNAME": USERNAME,
+        "MIA_DICOMWEB_PASSWORD": PASSWORD,
+    }
+    settings = make_settings(tmp_path / "var", **variables)
+    ctx = build_context(settings, engine=make_sqlite_engine(settings.database_url))
+    clinician_id = make_clinician(ctx)
+    encounter_id = register_encounter(
+        ctx, Actor(clinician_id), patient=PATIENT, request_note="The rash, please", body_site="right hand"
+    ).encounter_id
+    give_consent(ctx, encounter_id)
+    store_photo(ctx, encounter_id, width=320, height=240)
+    store_video(ctx, encounter_id, width=320, height=240, seconds=1)
+    submit(ctx, encounter_id, clinician_id)
+    mark_reviewed(ctx, encounter_id, actor=Actor(clinician_id), note="Eczema", now=utcnow())
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("MIA_")} | variables
+
+    command = [sys.executable, "manage.py", "file-to-record", "--encounter", encounter_id, "--destination", "dicom"]
+    runs = [file_to_record(command, environment) for _ in range(2)]
+
+    for run in runs:
+        assert run.returncode == 0, run.stdout + run.stderr
+        last_line = run.stdout.strip().splitlines()[-1]  # after the JSON log lines
+        assert last_line.startswith("dicom: filed and acknowledged: 2 instances in study"), last_line
+    nhs_number = PATIENT.nhs_number
+    studies = orthanc.get("/dicom-web/studies", params={"PatientID": nhs_number}).json()
+    assert len(studies) == 1
+    study_uid = studies[0]["0020000D"]["Value"][0]
+    assert len(orthanc.get(f"/dicom-web/studies/{study_uid}/instances").json()) == 2

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import email.parser
 import email.policy
 import hashlib
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -36,10 +38,9 @@ def repository() -> Iterator[XdsRepository]:
         yield running
 
 
-def settings_for(repository: XdsRepository, **overrides: object) -> RecordSettings:
-    values: dict[str, object] = {"xds_repository_url": repository.url, "xds_source_id": SOURCE_ID, "timeout_seconds": 5}
-    values.update(overrides)
-    return RecordSettings(**values)  # type: ignore[arg-type]
+def settings_for(repository: XdsRepository, **overrides: Any) -> RecordSettings:
+    settings = RecordSettings(xds_repository_url=repository.url, xds_source_id=SOURCE_ID, timeout_seconds=5)
+    return dataclasses.replace(settings, **overrides)
 
 
 def slot(element: ET.Element, name: str) -> list[str]:
