@@ -53,7 +53,7 @@ class _Tally:
     stored: int = 0
     duplicates: int = 0
     unconfirmed: int = 0
-    transcoded: list[str] = field(default_factory=list)
+    rewritten: list[str] = field(default_factory=list)  # items whose copy had to be made to fit
 
     def add(self, answer: StowAnswer) -> None:
         self.stored += answer.stored
@@ -81,8 +81,8 @@ def file_dicom(
     detail = f"{total} instance{'s' if total != 1 else ''} in study {document.study_uid}"
     if tally.duplicates:
         detail += f" ({tally.duplicates} already held)"
-    if tally.transcoded:
-        detail += f"; rewritten for DICOM: {', '.join(tally.transcoded)}"
+    if tally.rewritten:
+        detail += f"; rewritten for DICOM: {', '.join(tally.rewritten)}"
     log.info(
         "filed to DICOM",
         extra={"encounter_id": document.encounter_id, "stored": tally.stored, "duplicates": tally.duplicates},
@@ -168,9 +168,9 @@ def _batches(
     batch: list[EncodedInstance] = []
     size = 0
     for item in document.items:
-        dataset, transcoded = encode_item(document, item, content(item), settings, *fits)
-        if transcoded:
-            tally.transcoded.append(item.title)
+        dataset, rewritten = encode_item(document, item, content(item), settings, *fits)
+        if rewritten:
+            tally.rewritten.append(item.title)
         instance = EncodedInstance(document.instance_uid(item), part10(dataset))
         del dataset
         if item.is_video or size + len(instance.data) > BATCH_BYTES:
