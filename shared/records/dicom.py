@@ -1,18 +1,20 @@
 """DICOM filing: each reviewed photo and video as a DICOM instance, stored in the PACS by DICOMweb STOW-RS.
 
-Photos go as they are (the display JPEG, baseline, encapsulated without
-re-encoding; a progressive one made before display copies were baseline
-goes through `fit_photo`, a lossless jpegtran rewrite); videos as their H.264 elementary stream under the transfer
-syntax its profile, level, size and frame rate fit (PS3.5 §8.2.8). Only a
-stream that fits none (too big, too fast, 10-bit, interlaced, or stored
-turned with a display matrix) goes through `fit_video`, which transcodes a
-copy for this purpose; the display copy itself is never changed.
+Photos go as they are: the display JPEG, baseline, encapsulated without
+re-encoding (a progressive one, made before display copies were baseline,
+goes through `fit_photo`: a lossless jpegtran rewrite). Videos go as their
+H.264 elementary stream, under the transfer syntax its profile, level, size
+and frame rate fit (PS3.5 §8.2.8). Only a stream that fits none (too big,
+too fast, 10-bit, interlaced, or stored turned with a display matrix) goes
+through `fit_video`, which transcodes a copy for this purpose; the display
+copy itself is never changed.
 
 Instances go in batches (photos together up to BATCH_BYTES, each video on
-its own), so a 400 MB video is never held twice over with others. The UIDs
-are derived from the encounter and media ids: a refiling sends the same
-instances, and a PACS that already holds one answers "duplicate", which
-counts as filed.
+its own), so a large video never shares memory with other instances. The
+UIDs are derived from the encounter and media ids: a refiling sends the same
+instances, and a PACS that already holds one answers "duplicate" (or, like
+Orthanc, stores it again under the same UID), which counts as filed. A
+filing that fails half-way is simply sent again whole.
 """
 
 from __future__ import annotations
