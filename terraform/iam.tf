@@ -9,6 +9,8 @@
 #    and deletes their tails under uploads/;
 #  - notifications service: nothing in AWS (it reads the database and talks
 #    to GOV.UK Notify and the mail relay), so its role has no policy;
+#  - records service: reads the display copies under derived/ (display.jpg,
+#    video.mp4) that it files to the record; nothing else;
 #  - processing function: reads originals, writes derived copies.
 # No statement grants s3:* or any other wildcard action on data.
 
@@ -234,6 +236,47 @@ resource "aws_iam_role" "notifications_task" {
   name               = "${local.name}-notifications-task"
   description        = "MIA notifications: no AWS permission (database, GOV.UK Notify and SMTP only)"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+# --- records service ----------------------------------------------------------
+
+locals {
+  # The display copies the processors write (processors/results.py): what is filed, never originals or thumbnails.
+  media_display_copies = [
+    "${aws_s3_bucket.media.arn}/${local.derived_prefix}*/display.jpg",
+    "${aws_s3_bucket.media.arn}/${local.derived_prefix}*/video.mp4",
+  ]
+}
+
+data "aws_iam_policy_document" "records_task" {
+  statement {
+    sid       = "ReadDisplayCopiesToFile"
+    actions   = ["s3:GetObject"]
+    resources = local.media_display_copies
+  }
+
+  statement {
+    sid       = "DecryptMediaThroughS3Only"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.media.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [local.s3_via_service]
+    }
+  }
+}
+
+resource "aws_iam_role" "records_task" {
+  name               = "${local.name}-records-task"
+  description        = "MIA records: read display copies to file them to the patient record"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+resource "aws_iam_role_policy" "records_task" {
+  name   = "read-display-copies"
+  role   = aws_iam_role.records_task.id
+  policy = data.aws_iam_policy_document.records_task.json
 }
 
 # --- processing function ------------------------------------------------------

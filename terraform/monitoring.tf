@@ -3,7 +3,7 @@
 # errors and throttles, dead letters, database capacity.
 
 resource "aws_cloudwatch_log_group" "service" {
-  for_each = toset(["upload", "portal", "maintenance", "notifications"])
+  for_each = toset(["upload", "portal", "maintenance", "notifications", "records"])
 
   name              = "/${var.name_prefix}/${var.environment}/${each.key}"
   retention_in_days = var.log_retention_days

@@ -195,13 +195,15 @@ resource "aws_vpc_security_group_egress_rule" "alb_to_portal" {
   referenced_security_group_id = aws_security_group.portal.id
 }
 
-# Application components: upload service, portal, maintenance task, notifications service, processing function.
+# Application components: upload service, portal, maintenance task, notifications service, records service,
+# processing function.
 locals {
   app_security_groups = {
     upload        = "MIA upload service tasks"
     portal        = "MIA portal tasks"
     maintenance   = "MIA maintenance task (purge-expired, migrations)"
     notifications = "MIA notifications service (GOV.UK Notify, SMTP)"
+    records       = "MIA records service (PACS DICOMweb, FHIR, XDS over HTTPS)"
     processing    = "MIA processing function"
   }
 }
@@ -230,6 +232,12 @@ resource "aws_security_group" "notifications" {
   vpc_id      = aws_vpc.main.id
 }
 
+resource "aws_security_group" "records" {
+  name        = "${local.name}-records"
+  description = local.app_security_groups.records
+  vpc_id      = aws_vpc.main.id
+}
+
 resource "aws_security_group" "processing" {
   name        = "${local.name}-processing"
   description = local.app_security_groups.processing
@@ -242,6 +250,7 @@ locals {
     portal        = aws_security_group.portal.id
     maintenance   = aws_security_group.maintenance.id
     notifications = aws_security_group.notifications.id
+    records       = aws_security_group.records.id
     processing    = aws_security_group.processing.id
   }
 }
@@ -265,12 +274,12 @@ resource "aws_vpc_security_group_ingress_rule" "portal_from_alb" {
 }
 
 # HTTPS out: AWS APIs (S3 goes through the gateway endpoint), Secrets
-# Manager, ECR, CloudWatch, and notification providers.
+# Manager, ECR, CloudWatch, notification providers and record destinations.
 resource "aws_vpc_security_group_egress_rule" "app_https" {
   for_each = local.app_security_group_ids
 
   security_group_id = each.value
-  description       = "HTTPS to AWS APIs and notification providers"
+  description       = "HTTPS to AWS APIs, notification providers and record destinations"
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443

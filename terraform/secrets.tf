@@ -69,6 +69,17 @@ resource "aws_secretsmanager_secret" "messaging" {
   recovery_window_in_days = 30
 }
 
+# Credentials of the record destinations (PACS, FHIR server), created empty for the operator to fill, as above.
+resource "aws_secretsmanager_secret" "records" {
+  #checkov:skip=CKV2_AWS_57:Record destination credentials are issued by the trust's PACS and FHIR server, not by AWS; they are rotated by putting the new value and bumping key_generation (terraform/README.md).
+  for_each = var.record_credentials
+
+  name                    = "${local.name}/${lower(replace(trimprefix(each.value, "MIA_"), "_", "-"))}"
+  description             = "MIA ${var.environment}: ${each.value}, the record destination's credential"
+  kms_key_id              = aws_kms_key.platform.arn
+  recovery_window_in_days = 30
+}
+
 resource "aws_secretsmanager_secret" "database_url" {
   #checkov:skip=CKV2_AWS_57:The password is rotated by bumping database_password_version, which writes the cluster and this secret in one apply.
   count = var.create_database ? 1 : 0
@@ -132,6 +143,7 @@ locals {
   app_secret_arns = merge(
     { for env_name, secret in aws_secretsmanager_secret.app_key : env_name => secret.arn },
     { for env_name, secret in aws_secretsmanager_secret.messaging : env_name => secret.arn },
+    { for env_name, secret in aws_secretsmanager_secret.records : env_name => secret.arn },
     { MIA_DATABASE_URL = local.database_url_secret_arn },
   )
   # The processors read no patient field, so they get the database URL and no keys.

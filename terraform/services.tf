@@ -1,6 +1,8 @@
 # ECS Fargate: the upload service and the portal behind the load balancer,
 # the notifications service (manage.py deliver-notifications: texts and email
-# through GOV.UK Notify or SMTP), and the maintenance task (manage.py
+# through GOV.UK Notify or SMTP), the records service (manage.py file-records:
+# reviewed photos and videos to the PACS, FHIR server and XDS repository that
+# app_settings name), and the maintenance task (manage.py
 # purge-expired every 15 minutes; the
 # same task definition runs migrations and other manage.py commands with
 # `aws ecs run-task`, see README.md). Images come from the stack's ECR
@@ -69,6 +71,13 @@ locals {
       environment = local.common_environment
       health_url  = null
     }
+    records = {
+      image       = local.images.upload
+      command     = ["python", "manage.py", "file-records"]
+      port        = null
+      environment = local.common_environment
+      health_url  = null
+    }
   }
 
   task_sizes = {
@@ -76,6 +85,7 @@ locals {
     portal        = { cpu = var.portal_cpu, memory = var.portal_memory }
     maintenance   = { cpu = 256, memory = 512 }
     notifications = { cpu = 256, memory = 512 }
+    records       = { cpu = var.records_cpu, memory = var.records_memory }
   }
 
   task_roles = {
@@ -83,6 +93,7 @@ locals {
     portal        = aws_iam_role.portal_task.arn
     maintenance   = aws_iam_role.maintenance_task.arn
     notifications = aws_iam_role.notifications_task.arn
+    records       = aws_iam_role.records_task.arn
   }
 }
 
@@ -295,6 +306,30 @@ resource "aws_ecs_service" "notifications" {
   network_configuration {
     subnets          = aws_subnet.private[*].id
     security_groups  = [aws_security_group.notifications.id]
+    assign_public_ip = false
+  }
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+}
+
+# One records runner: claims are leased (MIA_RECORDS_LEASE_SECONDS), so a
+# second one during a deployment waits for the lease rather than filing the
+# same request twice at once (a refiling would update, not duplicate, anyway).
+resource "aws_ecs_service" "records" {
+  name             = "records"
+  cluster          = aws_ecs_cluster.main.id
+  task_definition  = aws_ecs_task_definition.app["records"].arn
+  desired_count    = var.start_services ? 1 : 0
+  launch_type      = "FARGATE"
+  platform_version = "LATEST"
+  propagate_tags   = "SERVICE"
+
+  network_configuration {
+    subnets          = aws_subnet.private[*].id
+    security_groups  = [aws_security_group.records.id]
     assign_public_ip = false
   }
 

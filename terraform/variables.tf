@@ -180,6 +180,18 @@ variable "start_services" {
   default     = true
 }
 
+variable "records_cpu" {
+  description = "CPU units of the records service task (1024 = 1 vCPU); it transcodes a video only when its H.264 fits no DICOM transfer syntax."
+  type        = number
+  default     = 512
+}
+
+variable "records_memory" {
+  description = "Memory (MiB) of the records service task (one filing's display copies are read in turn)."
+  type        = number
+  default     = 1024
+}
+
 variable "upload_cpu" {
   description = "CPU units of one upload-service task (1024 = 1 vCPU)."
   type        = number
@@ -250,9 +262,10 @@ variable "app_settings" {
         "MIA_DATABASE_URL", "MIA_ENCRYPTION_KEYS", "MIA_BLIND_INDEX_KEY", "MIA_URL_SIGNING_KEY", "MIA_COOKIE_KEY",
         "MIA_ENV", "MIA_STORAGE_URL", "MIA_KEYS_FILE",
         "MIA_NOTIFY_API_KEY", "MIA_NOTIFY_CALLBACK_TOKEN", "MIA_SMTP_URL",
+        "MIA_DICOMWEB_TOKEN", "MIA_DICOMWEB_PASSWORD", "MIA_FHIR_TOKEN",
       ], name)
     ])
-    error_message = "app_settings: names must be MIA_* settings; keys, messaging credentials, MIA_DATABASE_URL, MIA_ENV and MIA_STORAGE_URL are set by the stack."
+    error_message = "app_settings: names must be MIA_* settings; keys, messaging and record credentials, MIA_DATABASE_URL, MIA_ENV and MIA_STORAGE_URL are set by the stack."
   }
 }
 
@@ -268,6 +281,17 @@ variable "smtp_enabled" {
   description = "Send email through an SMTP relay (e.g. NHSmail): creates the empty secret MIA_SMTP_URL, to fill before start_services, and lets the notifications service reach smtp_port. Set MIA_MAIL_FROM in app_settings."
   type        = bool
   default     = false
+}
+
+variable "record_credentials" {
+  description = "Credentials the record destinations need, each created as an EMPTY secret to fill before start_services: any of MIA_DICOMWEB_TOKEN, MIA_DICOMWEB_PASSWORD (with MIA_DICOMWEB_USERNAME in app_settings), MIA_FHIR_TOKEN. The destinations' URLs go in app_settings."
+  type        = set(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for name in var.record_credentials : contains(["MIA_DICOMWEB_TOKEN", "MIA_DICOMWEB_PASSWORD", "MIA_FHIR_TOKEN"], name)])
+    error_message = "record_credentials: each must be MIA_DICOMWEB_TOKEN, MIA_DICOMWEB_PASSWORD or MIA_FHIR_TOKEN."
+  }
 }
 
 variable "smtp_port" {

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import requests
@@ -50,11 +50,13 @@ def fhir_bundle(document: RecordDocument, content: ItemContent, settings: Record
     """
     if not document.items:
         raise RecordsError("There is nothing to file: the encounter has no photos or videos.")
+    entries = [_entry(document, item, content(item), settings) for item in document.items]
+    _check_rules(entries)
     data = {
         "resourceType": "Bundle",
         "identifier": {"system": URI_SYSTEM, "value": f"urn:uuid:{derived_uuid('fhir-bundle', document.encounter_id)}"},
         "type": "transaction",
-        "entry": [_entry(document, item, content(item), settings) for item in document.items],
+        "entry": entries,
     }
     try:
         validated = Bundle.model_validate(data)
@@ -62,9 +64,7 @@ def fhir_bundle(document: RecordDocument, content: ItemContent, settings: Record
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         raise RecordsError(f"The FHIR bundle is not valid R4 ({where}: {first['msg']}).") from exc
-    checked = json.loads(validated.model_dump_json())
-    _check_rules(checked)
-    return checked
+    return json.loads(validated.model_dump_json())
 
 
 def file_fhir(document: RecordDocument, content: ItemContent, settings: RecordSettings) -> FilingOutcome:
@@ -75,7 +75,8 @@ def file_fhir(document: RecordDocument, content: ItemContent, settings: RecordSe
         bundle = fhir_bundle(document, content, settings)
     except RecordsError as exc:
         raise DestinationRefused(str(exc)) from exc
-    headers = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON}
+    # return=minimal: the answer need not echo every document's base64 back (a video is megabytes)
+    headers = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON, "Prefer": "return=minimal"}
     if settings.fhir_token:
         headers["Authorization"] = f"Bearer {settings.fhir_token}"
     host = urlsplit(settings.fhir_base_url).netloc
@@ -92,10 +93,10 @@ def file_fhir(document: RecordDocument, content: ItemContent, settings: RecordSe
         ) from exc
     except requests.RequestException as exc:
         raise DestinationUnavailable(f"The FHIR server at {host} could not be reached ({type(exc).__name__}).") from exc
-    return _outcome(response, host, expected=len(bundle["entry"]))  # type: ignore[arg-type]
+    return _outcome(response, host, expected=len(document.items))
 
 
-def _entry(document: RecordDocument, item: RecordItem, data: bytes, settings: RecordSettings) -> dict[str, object]:
+def _entry(document: RecordDocument, item: RecordItem, data: bytes, settings: RecordSettings) -> dict[str, Any]:
     unique_id = f"urn:oid:{coding.document_unique_id(document, item)}"
     query = urlencode({"identifier": f"{URI_SYSTEM}|{unique_id}"})
     return {
@@ -189,10 +190,10 @@ def _consent_extension(document: RecordDocument) -> dict[str, object]:
     }
 
 
-def _check_rules(bundle: dict[str, object]) -> None:
-    """What fhir.resources does not check: the required codes and the 1..* lists our filing relies on."""
-    for index, entry in enumerate(bundle.get("entry", [])):  # type: ignore[union-attr]
-        resource = entry.get("resource", {})
+def _check_rules(entries: list[dict[str, Any]]) -> None:
+    """What fhir.resources does not check: the required code and the 1..* list our filing relies on."""
+    for index, entry in enumerate(entries):
+        resource = entry["resource"]
         if resource.get("status") not in DOCUMENT_STATUSES:
             raise RecordsError(f"The FHIR bundle is not valid R4 (entry {index}: DocumentReference.status).")
         if not resource.get("content"):
@@ -212,7 +213,8 @@ def _outcome(response: requests.Response, host: str, *, expected: int) -> Filing
     body = _json(response)
     if body.get("resourceType") != "Bundle" or body.get("type") != "transaction-response":
         raise DestinationRefused(f"The FHIR server at {host} answered {status} without a transaction-response.")
-    statuses = [str(entry.get("response", {}).get("status", "")) for entry in body.get("entry", [])]
+    entries = body.get("entry") if isinstance(body.get("entry"), list) else []
+    statuses = [str((entry.get("response") or {}).get("status", "")) for entry in entries if isinstance(entry, dict)]
     failed = [answer for answer in statuses if not answer.startswith("2")]
     if len(statuses) != expected or failed:
         raise DestinationRefused(
@@ -227,7 +229,8 @@ def _outcome(response: requests.Response, host: str, *, expected: int) -> Filing
     )
 
 
-def _json(response: requests.Response) -> dict[str, object]:
+def _json(response: requests.Response) -> dict[str, Any]:
+    """The answer's JSON object, or {} (a proxy's HTML error page, say)."""
     try:
         body = response.json()
     except ValueError:
@@ -238,11 +241,11 @@ def _json(response: requests.Response) -> dict[str, object]:
 def _diagnostics(response: requests.Response) -> str:
     """The OperationOutcome's first issue, in one line: what the server says is wrong."""
     body = _json(response)
-    issues: Iterable[dict[str, object]] = (
-        body.get("issue", []) if body.get("resourceType") == "OperationOutcome" else []
-    )  # type: ignore[assignment]
-    for issue in issues:
-        text = issue.get("diagnostics") or (issue.get("details") or {}).get("text") or issue.get("code")  # type: ignore[union-attr]
+    issues = body.get("issue") if body.get("resourceType") == "OperationOutcome" else None
+    for issue in issues if isinstance(issues, list) else []:
+        if not isinstance(issue, dict):
+            continue
+        text = issue.get("diagnostics") or (issue.get("details") or {}).get("text") or issue.get("code")
         if text:
             line = " ".join(str(text).split())
             return f": {line[:_REASON_LIMIT]}"

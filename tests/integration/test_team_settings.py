@@ -50,3 +50,34 @@ def test_settings_that_cannot_be_kept_are_refused_with_what_to_fix(
         save_team_settings(ctx, team, organisation_name=name, mailbox=mailbox, actor=admin)
     with ctx.engine.connect() as conn:
         assert not audit.search(conn, action="team.settings_changed")
+
+
+def test_filing_rules_are_kept_until_changed_and_audited(ctx: AppContext) -> None:
+    from shared.staff.teams import team_settings
+
+    admin = Actor(make_clinician(ctx, "admin1"))
+    saved = save_team_settings(ctx, "Dermatology", organisation_name="", mailbox="", actor=admin)
+    assert (saved.file_on_review, saved.allow_local_identifier) == (False, False)
+    save_team_settings(
+        ctx,
+        "Dermatology",
+        organisation_name="",
+        mailbox="",
+        actor=admin,
+        file_on_review=True,
+        allow_local_identifier=True,
+    )
+    kept = save_team_settings(ctx, "Dermatology", organisation_name="Leeds", mailbox="", actor=admin)
+    assert (kept.file_on_review, kept.allow_local_identifier) == (True, True)
+    save_team_settings(ctx, "Dermatology", organisation_name="Leeds", mailbox="", actor=admin, file_on_review=False)
+    with ctx.engine.connect() as conn:
+        stored = team_settings(conn, "Dermatology")
+        events = audit.search(conn, action="team.settings_changed")
+    assert stored is not None and (stored.file_on_review, stored.allow_local_identifier) == (False, True)
+    details = [json.loads(event["detail"]) for event in reversed(events)]
+    assert [(d["file_on_review"], d["allow_local_identifier"]) for d in details] == [
+        (False, False),
+        (True, True),
+        (True, True),
+        (False, True),
+    ]

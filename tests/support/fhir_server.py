@@ -17,6 +17,8 @@ It follows the FHIR R4 RESTful API (http.html) as far as MIA uses it:
   answers an OperationOutcome with the failing entry's status; success
   answers a `transaction-response` Bundle (201 or 200 per entry, with
   location, etag and lastUpdated);
+  (each created or updated resource echoed in its entry unless `Prefer:
+  return=minimal`);
 - `GET [base]/Type/id`, `GET [base]/Type?identifier=system|value` (a
   searchset Bundle) and `GET [base]/metadata`.
 
@@ -38,6 +40,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from fhir.resources.R4B.bundle import Bundle
@@ -78,7 +81,7 @@ class Fault:
 
 @dataclass
 class Stored:
-    resource: dict[str, object]
+    resource: dict[str, Any]
     version: int
 
 
@@ -99,7 +102,7 @@ class FhirStore:
             system, value = "", token
         matches = []
         for resource_id, stored in self.of_type(resource_type).items():
-            identifiers = list(stored.resource.get("identifier") or [])  # type: ignore[call-overload]
+            identifiers = list(stored.resource.get("identifier") or [])
             if resource_type == "DocumentReference" and stored.resource.get("masterIdentifier"):
                 identifiers.append(stored.resource["masterIdentifier"])
             for identifier in identifiers:
@@ -119,7 +122,8 @@ class FhirServer:
         self.token = token
         self.store = FhirStore()
         self.faults: list[Fault] = []
-        self.transactions: list[dict[str, object]] = []  # every transaction Bundle received, as parsed
+        self.transactions: list[dict[str, Any]] = []  # every transaction Bundle received, as parsed
+        self.answered: list[bytes] = []  # every answer's body, as sent
         self.lock = threading.Lock()
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._http.daemon_threads = True
@@ -150,16 +154,19 @@ class FhirServer:
         with self.lock:
             return self.faults.pop(0) if self.faults else None
 
-    def documents(self) -> list[dict[str, object]]:
+    def documents(self) -> list[dict[str, Any]]:
         with self.lock:
             return [stored.resource for stored in self.store.of_type("DocumentReference").values()]
 
-    def transact(self, bundle: dict[str, object]) -> tuple[int, dict[str, object]]:
-        """Process one transaction atomically: on any failure the store is left as it was."""
+    def transact(self, bundle: dict[str, Any], *, minimal: bool = False) -> tuple[int, dict[str, object]]:
+        """Process one transaction atomically: on any failure the store is left as it was.
+
+        Each created or updated resource comes back in its entry unless the client asked `Prefer: return=minimal`.
+        """
         with self.lock:
             working = copy.deepcopy(self.store.resources)
             try:
-                entries = _transaction(self.store, working, bundle)
+                entries = _transaction(self.store, working, bundle, representation=not minimal)
             except EntryFailed as failure:
                 return failure.status, outcome(failure.code, failure.diagnostics)
             self.store.resources = working
@@ -178,8 +185,10 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
 
 
-def _transaction(store: FhirStore, working: dict[str, dict[str, Stored]], bundle: dict[str, object]) -> list[dict]:
-    entries: list[dict] = bundle.get("entry") or []  # type: ignore[assignment]
+def _transaction(
+    store: FhirStore, working: dict[str, dict[str, Stored]], bundle: dict[str, Any], *, representation: bool
+) -> list[dict]:
+    entries: list[dict[str, Any]] = bundle.get("entry") or []
     full_urls = [entry.get("fullUrl") for entry in entries if entry.get("fullUrl")]
     if len(full_urls) != len(set(full_urls)):
         raise EntryFailed(400, "invalid", "Two entries of the transaction have the same fullUrl")
@@ -233,6 +242,8 @@ def _transaction(store: FhirStore, working: dict[str, dict[str, Stored]], bundle
                 "lastModified": updated,
             }
         }
+        if representation:
+            answers[index]["resource"] = copy.deepcopy(resource)
     return [answers[index] for index in range(len(entries))]
 
 
@@ -278,7 +289,8 @@ def _matches(view: FhirStore, resource_type: str, query: dict[str, list[str]], i
     return view.search_identifier(resource_type, query["identifier"][0])
 
 
-def _rewrite_references(value: object, new_ids: dict[str, str]) -> dict:
+def _rewrite_references(value: Any, new_ids: dict[str, str]) -> Any:
+    """References to an entry's fullUrl become the resource's new Type/id (http.html#trules)."""
     if isinstance(value, dict):
         return {
             key: new_ids.get(item, item)
@@ -287,8 +299,8 @@ def _rewrite_references(value: object, new_ids: dict[str, str]) -> dict:
             for key, item in value.items()
         }
     if isinstance(value, list):
-        return [_rewrite_references(item, new_ids) for item in value]  # type: ignore[return-value]
-    return value  # type: ignore[return-value]
+        return [_rewrite_references(item, new_ids) for item in value]
+    return value
 
 
 def _check_business_rules(resource: dict, index: int) -> None:
@@ -325,6 +337,7 @@ def _handler_for(server: FhirServer) -> type[BaseHTTPRequestHandler]:
 
         def _answer(self, status: int, body: dict[str, object], headers: dict[str, str] | None = None) -> None:
             payload = json.dumps(body).encode("utf-8")
+            server.answered.append(payload)
             self.send_response(status)
             self.send_header("Content-Type", "application/fhir+json; charset=utf-8")
             self.send_header("Content-Length", str(len(payload)))
@@ -409,6 +422,7 @@ def _handler_for(server: FhirServer) -> type[BaseHTTPRequestHandler]:
                 first = exc.errors()[0]
                 where = ".".join(str(part) for part in first["loc"])
                 return 400, outcome("structure", f"Bundle.{where}: {first['msg']}")
-            return server.transact(data)
+            minimal = "return=minimal" in (self.headers.get("Prefer") or "")
+            return server.transact(data, minimal=minimal)
 
     return Handler

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from processors.lambda_handlers import store_key_for
+from processors.results import DISPLAY_IMAGE, DISPLAY_VIDEO, POSTER_IMAGE, THUMBNAIL_IMAGE
 from shared.config.settings import PROJECT_ROOT
 from shared.storage.s3 import TAIL_TAGGING, S3Store
 from tests.support.terraform import Terraform, load_terraform, reference_name, single
@@ -402,6 +403,50 @@ def test_notifications_service_reaches_only_https_the_database_and_the_smtp_rela
     assert tf.variables["smtp_port"]["default"] == 587
     ingress = tf.resources["aws_vpc_security_group_ingress_rule"].values()
     assert all(rule["security_group_id"] != group for rule in ingress), "nothing may connect to the dispatcher"
+
+
+# --- records service ------------------------------------------------------------
+
+
+def test_records_service_runs_the_filing_runner_alone_outside_the_load_balancer(tf: Terraform) -> None:
+    container = tf.locals["containers"]["records"]
+    assert container["command"] == ["python", "manage.py", "file-records"]
+    assert container["image"] == "${local.images.upload}" and container["port"] is None
+    procfile = dict(line.split(": ", 1) for line in (PROJECT_ROOT / "Procfile").read_text().splitlines() if line)
+    assert procfile["records"] == ".venv/bin/python manage.py file-records"
+    service = tf.resource("aws_ecs_service", "records")
+    assert service["task_definition"] == '${aws_ecs_task_definition.app["records"].arn}'
+    assert "load_balancer" not in service and "records" not in tf.locals["web_services"]
+    assert single(service["network_configuration"])["security_groups"] == ["${aws_security_group.records.id}"]
+    assert single(service["network_configuration"])["assign_public_ip"] is False
+    assert "records" in tf.resource("aws_cloudwatch_log_group", "service")["for_each"]
+
+
+def test_records_role_reads_only_display_copies(tf: Terraform) -> None:
+    assert tf.locals["task_roles"]["records"] == "${aws_iam_role.records_task.arn}"
+    grants = _s3_grants(_policy_statements(tf, "records_task"))
+    assert {action for action, _, _ in grants} == {"s3:GetObject"}
+    assert all(resource.startswith(f"{MEDIA_ARN}/") for _, resource, _ in grants)
+    patterns = [resource.removeprefix(f"{MEDIA_ARN}/") for _, resource, _ in grants]
+    derived = f"{_storage_prefix(tf)}derived/e1/m1/"
+
+    def readable(key: str) -> bool:
+        return any(fnmatch.fnmatchcase(key, pattern) for pattern in patterns)
+
+    assert readable(derived + DISPLAY_IMAGE) and readable(derived + DISPLAY_VIDEO)
+    assert not any(readable(derived + name) for name in (THUMBNAIL_IMAGE, POSTER_IMAGE))
+    assert not readable(f"{_storage_prefix(tf)}uploads/e1/u1/original")
+    ingress = tf.resources["aws_vpc_security_group_ingress_rule"].values()
+    assert all(rule["security_group_id"] != "${aws_security_group.records.id}" for rule in ingress)
+
+
+def test_record_credentials_are_secrets_never_app_settings(tf: Terraform) -> None:
+    forbidden = single(tf.variables["app_settings"]["validation"])["condition"]
+    for name in ("MIA_DICOMWEB_TOKEN", "MIA_DICOMWEB_PASSWORD", "MIA_FHIR_TOKEN"):
+        assert f'"{name}"' in forbidden
+        assert f'"{name}"' in single(tf.variables["record_credentials"]["validation"])["condition"]
+    assert "aws_secretsmanager_secret.records" in str(tf.locals["app_secret_arns"])
+    assert tf.resource("aws_secretsmanager_secret", "records")["kms_key_id"] == "${aws_kms_key.platform.arn}"
 
 
 def test_provider_credentials_come_from_secrets_manager_never_from_app_settings(tf: Terraform) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -29,10 +31,9 @@ def server() -> Iterator[FhirServer]:
         yield running
 
 
-def settings_for(server: FhirServer, **overrides: object) -> RecordSettings:
-    values: dict[str, object] = {"fhir_base_url": server.base_url, "fhir_token": TOKEN, "timeout_seconds": 5}
-    values.update(overrides)
-    return RecordSettings(**values)  # type: ignore[arg-type]
+def settings_for(server: FhirServer, **overrides: Any) -> RecordSettings:
+    settings = RecordSettings(fhir_base_url=server.base_url, fhir_token=TOKEN, timeout_seconds=5)
+    return dataclasses.replace(settings, **overrides)
 
 
 def test_the_bundle_is_a_valid_transaction_of_one_uk_core_document_reference_per_item(contents) -> None:
@@ -99,6 +100,17 @@ def test_refiling_updates_the_same_resources_without_duplicates(server: FhirServ
     assert again.acknowledged and "0 created, 3 updated" in again.detail
     assert sorted(doc["id"] for doc in server.documents()) == first_ids
     assert {doc["meta"]["versionId"] for doc in server.documents()} == {"2"}
+
+
+def test_the_answer_does_not_echo_the_documents_back(server: FhirServer, contents) -> None:
+    bundle = fhir_bundle(record_document(contents), content_of(contents), RecordSettings())
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/fhir+json"}
+    requests.post(server.base_url, json=bundle, headers=headers, timeout=10).raise_for_status()
+    assert b'"data"' in server.answered[-1]  # a server's default: the stored resources come back
+
+    file_fhir(record_document(contents), content_of(contents), settings_for(server))
+
+    assert b'"data"' not in server.answered[-1] and len(server.answered[-1]) < 5000
 
 
 @pytest.mark.parametrize("status", [500, 503, 429])
