@@ -161,11 +161,13 @@ def record_filers(settings: Settings) -> dict[str, Filer]:
     on = settings.records.destinations
     filers: dict[str, Filer] = {}
     if "dicom" in on:
-        from processors.dicom_copies import fit_for_dicom
+        from processors.dicom_copies import baseline_jpeg, fit_for_dicom
         from shared.records.dicom import file_dicom
 
         fit_video = fit_for_dicom(settings)
-        filers["dicom"] = lambda document, content, records: file_dicom(document, content, records, fit_video=fit_video)
+        filers["dicom"] = lambda document, content, records: file_dicom(
+            document, content, records, fit_video=fit_video, fit_photo=baseline_jpeg
+        )
     if "fhir" in on:
         from shared.records.fhir import file_fhir
 

@@ -19,7 +19,13 @@ from portal_ui.runtime import actor, now
 from shared.context import AppContext
 from shared.encounters import invites
 from shared.encounters.invites import CHANNEL_SERVICES, Delivery, PatientMessage
-from shared.encounters.requests import MAX_REQUEST_NOTE, Invite, patient_from_form, register_encounter
+from shared.encounters.requests import (
+    MAX_BODY_SITE,
+    MAX_REQUEST_NOTE,
+    Invite,
+    patient_from_form,
+    register_encounter,
+)
 from shared.staff.authentication import StaffUser
 
 LAST_INVITE_KEY = "mia_register_last_invite"
@@ -113,6 +119,12 @@ def _form(user: StaffUser, ctx: AppContext) -> None:
             placeholder="Photos of the rash on your left forearm, in daylight",
             max_chars=MAX_REQUEST_NOTE,
         )
+        body_site = st.text_input(
+            "Body site (optional)",
+            placeholder="left forearm",
+            max_chars=MAX_BODY_SITE,
+            help="Where on the body the photos or videos are of; filed with them to the patient record.",
+        )
         lifetime = lifetime_select("The link works for", ctx.settings.invite_lifetime_hours)
         reminders = st.checkbox("Remind the patient if they have not sent anything", value=True)
         submitted = st.form_submit_button("Create request and link", type="primary")
@@ -123,7 +135,13 @@ def _form(user: StaffUser, ctx: AppContext) -> None:
             name=name, date_of_birth=dob, nhs_number=nhs_number, phone=phone, email=email, in_clinic=in_clinic
         )
         st.session_state[LAST_INVITE_KEY] = register_encounter(
-            ctx, actor(user), patient=patient, request_note=note, lifetime_hours=lifetime, reminders=reminders
+            ctx,
+            actor(user),
+            patient=patient,
+            request_note=note,
+            body_site=body_site,
+            lifetime_hours=lifetime,
+            reminders=reminders,
         )
         st.session_state.pop(SHOWN_KEY, None)
         st.rerun()

@@ -13,6 +13,8 @@ import streamlit as st
 
 from portal_ui import links, session
 from portal_ui.feedback import shown_on_page
+from portal_ui.filing_panel import filing_section
+from portal_ui.filing_states import after_delete, before_delete
 from portal_ui.formatting import date_of_birth, local_time, plain, status_label, when
 from portal_ui.invite_panel import lifetime_select, reminders_switch, send_by_email_form, show_link, show_messages
 from portal_ui.media_grid import gallery_html, label
@@ -28,6 +30,7 @@ from shared.encounters.queries import Viewer
 from shared.encounters.requests import (
     CLOSED_STATUSES,
     Invite,
+    decrypt_body_site,
     decrypt_patient,
     decrypt_request_note,
     derived_status,
@@ -36,6 +39,7 @@ from shared.encounters.requests import (
 )
 from shared.encounters.review import MediaItem, MediaUrls
 from shared.notifications.alerts import request_reference
+from shared.records import filings
 from shared.staff.authentication import StaffUser
 
 
@@ -59,6 +63,7 @@ def render(user: StaffUser, ctx: AppContext) -> None:
     _consent(ctx, encounter)
     _media(ctx, encounter, person, moment)
     _review(ctx, encounter, person, moment)
+    filing_section(ctx, encounter, person, moment)
     _link_actions(ctx, encounter, person, moment)
     _delete(ctx, encounter, person, moment)
 
@@ -116,9 +121,15 @@ def _patient(ctx: AppContext, encounter: Encounter, messages: list[PatientMessag
     if note:
         st.markdown("**Request shown to the patient**")
         st.info(plain(note))
+    body_site = decrypt_body_site(ctx.cipher, encounter)
+    if body_site:
+        st.markdown(f"**Body site:** {plain(body_site)}")
     with st.expander("Timeline"):
         st.dataframe(
-            [{"Step": name, "When": when(at, moment)} for name, at in timeline(encounter, messages)],
+            [
+                {"Step": name, "When": when(at, moment)}
+                for name, at in timeline(encounter, messages, filings.filing_states(ctx, encounter.id))
+            ],
             hide_index=True,
             width="stretch",
         )
@@ -241,6 +252,10 @@ def _file_actions(
                 "The link works for a few minutes. The original is the file exactly as sent: it may hold "
                 "the phone's location and other details the gallery copy does not."
             )
+        copies = filings.filed_copies(ctx, encounter.id, item.id)
+        warning = before_delete(copies, name, moment)
+        if warning:
+            st.warning(warning)
         with st.form(f"mia-delete-media-{item.id}", clear_on_submit=True):
             reason = st.text_input("Reason for deleting this file", key=f"reason-{item.id}")
             if st.form_submit_button("Delete this file"):
@@ -248,6 +263,8 @@ def _file_actions(
                     review.delete_medium(
                         ctx, encounter_id=encounter.id, media_id=item.id, actor=person, reason=reason, now=moment
                     )
+                    if copies:
+                        session.notify("warning", after_delete(copies, name, moment))
                     st.rerun()
 
 
@@ -291,11 +308,17 @@ def _delete(ctx: AppContext, encounter: Encounter, person: Actor, moment: dt.dat
             "Deleting hides the encounter and its files from everyone and stops the patient link. "
             "The reason is kept (encrypted) with the audit trail."
         )
+        copies = filings.filed_copies(ctx, encounter.id)
+        warning = before_delete(copies, "This request", moment)
+        if warning:
+            st.warning(warning)
         with st.form("mia-delete-encounter"):
             reason = st.text_input("Reason for deleting the encounter")
             if st.form_submit_button("Delete encounter"):
                 with shown_on_page():
                     review.delete_encounter(ctx, encounter_id=encounter.id, actor=person, reason=reason, now=moment)
+                    if copies:
+                        session.notify("warning", after_delete(copies, "The request", moment))
                     st.query_params.clear()
                     links.switch_to("encounters")
 

@@ -1,4 +1,5 @@
-"""Teams (administrators): the organisation name each team's patients see, and the mailbox told of submissions."""
+"""Teams (administrators): the organisation name each team's patients see, the mailbox told of submissions, and
+how the team files to the patient record."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from shared.staff.authentication import StaffUser
 from shared.staff.teams import TeamSettings, all_teams, save_team_settings
 
 NEW_TEAM = ""  # the choice that names a team nobody belongs to yet
+FILE_ON_REVIEW = "File to the record automatically when marked as reviewed"
+ALLOW_LOCAL_IDENTIFIER = "Allow filing under a local identifier when there is no NHS number"
 
 
 def render(user: StaffUser, ctx: AppContext) -> None:
@@ -40,6 +43,8 @@ def _table(teams: list[TeamSettings], default: str) -> None:
                 "Team": team.name,
                 "Organisation name patients see": team.organisation_name or f"{default} (the default)",
                 "Team mailbox": team.mailbox or "—",
+                "Files when reviewed": "Yes" if team.file_on_review else "No",
+                "Local identifier allowed": "Yes" if team.allow_local_identifier else "No",
                 "Last changed": local_time(team.updated_at),
             }
             for team in teams
@@ -72,10 +77,30 @@ def _edit(user: StaffUser, ctx: AppContext, teams: list[TeamSettings], default: 
             value=(current.mailbox or "") if current else "",
             placeholder="dermatology.mia@nhs.net",
         )
+        st.markdown("**Filing to the patient record**")
+        file_on_review = st.toggle(
+            FILE_ON_REVIEW,
+            value=current.file_on_review if current else False,
+            help="Each request is filed to every record destination that is on once a clinician marks it as "
+            "reviewed, without pressing File to record.",
+        )
+        allow_local = st.toggle(
+            ALLOW_LOCAL_IDENTIFIER,
+            value=current.allow_local_identifier if current else False,
+            help="Without this, a patient with no NHS number cannot be filed: the clinician is asked to add it. "
+            "With it, they are filed under MIA's own identifier for the request, which the record team must "
+            "match to the patient by hand.",
+        )
         if st.form_submit_button("Save team settings", type="primary"):
             with shown_on_page():
                 saved = save_team_settings(
-                    ctx, name, organisation_name=organisation, mailbox=mailbox, actor=actor(user)
+                    ctx,
+                    name,
+                    organisation_name=organisation,
+                    mailbox=mailbox,
+                    file_on_review=file_on_review,
+                    allow_local_identifier=allow_local,
+                    actor=actor(user),
                 )
                 session.notify("success", f"Saved the settings of {saved.name}.")
                 st.rerun()

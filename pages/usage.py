@@ -129,9 +129,14 @@ def _activity(report: UsageReport, period: str) -> None:
 
     st.subheader("How long it takes")
     medians = tables.medians(report)
-    invite_col, review_col = st.columns(2)
+    invite_col, review_col, filing_col = st.columns(3)
     invite_col.metric("Median, invite to submission", medians.loc[0, "Median"])
     review_col.metric("Median, submission to review", medians.loc[1, "Median"])
+    filing_col.metric(
+        "Median, review to filing",
+        medians.loc[2, "Median"],
+        help="From marking as reviewed to the first destination holding the request (filed in these dates).",
+    )
     table(medians, "medians", "medians")
 
     st.subheader("Files")

@@ -1,7 +1,7 @@
 """One place that turns a domain error into the message a page shows.
 
 Services in `shared/` raise plain exceptions whose text is written for
-people (`EncounterError`, `InvalidIdentifier`, `AdminError`, …); a page
+people (`EncounterError`, `InvalidIdentifier`, `AdminError`, `RecordsError`, …); a page
 wraps an action in `shown_on_page()` and the error appears as `st.error`
 where the action's result would have been.
 """
@@ -15,6 +15,7 @@ import streamlit as st
 
 from shared.encounters.errors import EncounterError
 from shared.encounters.identifiers import InvalidIdentifier
+from shared.records.errors import RecordsError
 from shared.staff.account_admin import AdminError
 from shared.staff.accounts import UserError
 from shared.staff.enrollment import EnrollmentError
@@ -29,6 +30,7 @@ DOMAIN_ERRORS: tuple[type[Exception], ...] = (
     EnrollmentError,
     PasswordError,
     TeamSettingsError,
+    RecordsError,
 )
 
 

@@ -34,7 +34,7 @@ SESSION_END_NOTICES = {
 
 
 def notify(kind: str, text: str) -> None:
-    """Leave a notice ("success", "error" or "info") for the next page drawn."""
+    """Leave a notice ("success", "warning", "error" or "info") for the next page drawn."""
     st.session_state[NOTICE_KEY] = (kind, text)
 
 
@@ -43,7 +43,7 @@ def show_notice() -> None:
     notice = st.session_state.pop(NOTICE_KEY, None)
     if notice:
         kind, text = notice
-        {"error": st.error, "success": st.success}.get(kind, st.info)(text)
+        {"error": st.error, "warning": st.warning, "success": st.success}.get(kind, st.info)(text)
 
 
 def reset_library_state() -> None:

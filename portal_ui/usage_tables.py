@@ -136,6 +136,7 @@ def medians(report: UsageReport) -> pd.DataFrame:
     labels = {
         "invite_to_submission": "Invite to submission",
         "submission_to_review": "Submission to review",
+        "review_to_filing": "Review to filing in the record",
     }
     rows = [
         {"Interval": labels[key], "Median seconds": value, "Median": human_duration(value)}

@@ -1,4 +1,11 @@
-"""A copy of a display video that fits DICOM's MPEG-4 AVC/H.264 High Profile / Level 4.1 transfer syntax.
+"""Copies of display copies that fit a DICOM transfer syntax, for DICOM filing only.
+
+Photos: a display JPEG made before display copies were baseline is
+progressive; `baseline_jpeg` rewrites it as baseline with jpegtran, which
+re-orders the same DCT coefficients (pixel for pixel the same, no
+re-encoding).
+
+Videos: a copy that fits MPEG-4 AVC/H.264 High Profile / Level 4.1.
 
 Used by DICOM filing only, and only for a stream that fits no H.264 transfer
 syntax as it is (shared.records.dicom_instances.avc_transfer_syntax): larger
@@ -16,6 +23,8 @@ ffmpeg (forced demuxer, file protocol only, limits, timeout).
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +37,7 @@ from shared.config.settings import Settings
 from shared.private_files import open_private
 from shared.records.errors import DestinationRefused, DestinationUnavailable
 
+JPEGTRAN_TIMEOUT_SECONDS = 60
 MAX_FRAME_RATE = 30  # 1080p at Level 4.1 (PS3.5 §8.2.8); smaller frames could go faster, but one rule is enough
 # Fit inside 1920×1080 (landscape) or 1080×1920 (portrait), never enlarging, even dimensions for 4:2:0.
 _FIT = (
@@ -76,6 +86,29 @@ def fit_for_dicom(settings: Settings) -> Callable[[bytes], bytes]:
             scratch.release()
 
     return fit
+
+
+def baseline_jpeg(jpeg: bytes) -> bytes:
+    """The same JPEG, losslessly rewritten as baseline (sequential, standard Huffman tables, no metadata)."""
+    binary = shutil.which("jpegtran")
+    if binary is None:
+        raise DestinationRefused(
+            "a progressive photo needs jpegtran (Debian package libjpeg-turbo-progs) to be filed to DICOM"
+        )
+    try:
+        result = subprocess.run(
+            [binary, "-copy", "none"],
+            input=jpeg,
+            capture_output=True,
+            timeout=JPEGTRAN_TIMEOUT_SECONDS,
+            env={"LC_ALL": "C"},
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise DestinationUnavailable(f"jpegtran did not finish within {JPEGTRAN_TIMEOUT_SECONDS} s") from None
+    if result.returncode != 0 or not result.stdout:
+        raise DestinationRefused(f"the photo could not be rewritten as a baseline JPEG (jpegtran {result.returncode})")
+    return result.stdout
 
 
 def _write_private(path: Path, data: bytes) -> None:

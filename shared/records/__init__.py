@@ -5,7 +5,9 @@ consent, reviewer and items, decrypted, read from the database by
 `gather`), the filing outbox and its states (`filings`: queued, sending,
 sent, acknowledged, failed), the runner that claims due filings and retries
 with backoff (`runner`), and one filer per destination: DICOM to a PACS over
-DICOMweb STOW-RS (`dicom`), a FHIR R4 transaction Bundle of DocumentReferences
+DICOMweb STOW-RS (`dicom`; its instances in `dicom_instances`, the
+STOW-RS exchange in `stow`, the JPEG and H.264 header readers in
+`jpeg_frames` and `h264`), a FHIR R4 transaction Bundle of DocumentReferences
 (`fhir`) and IHE ITI-41 Provide and Register Document Set-b (`xds`).
 
 May import: infrastructure (`shared.config`, `crypto`, `db`, `storage`,

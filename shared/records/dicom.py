@@ -1,17 +1,20 @@
 """DICOM filing: each reviewed photo and video as a DICOM instance, stored in the PACS by DICOMweb STOW-RS.
 
-Photos go as they are (the display JPEG, baseline, encapsulated without
-re-encoding); videos as their H.264 elementary stream under the transfer
-syntax its profile, level, size and frame rate fit (PS3.5 §8.2.8). Only a
-stream that fits none (too big, too fast, 10-bit, interlaced, or stored
-turned with a display matrix) goes through `fit_video`, which transcodes a
-copy for this purpose; the display copy itself is never changed.
+Photos go as they are: the display JPEG, baseline, encapsulated without
+re-encoding (a progressive one, made before display copies were baseline,
+goes through `fit_photo`: a lossless jpegtran rewrite). Videos go as their
+H.264 elementary stream, under the transfer syntax its profile, level, size
+and frame rate fit (PS3.5 §8.2.8). Only a stream that fits none (too big,
+too fast, 10-bit, interlaced, or stored turned with a display matrix) goes
+through `fit_video`, which transcodes a copy for this purpose; the display
+copy itself is never changed.
 
 Instances go in batches (photos together up to BATCH_BYTES, each video on
-its own), so a 400 MB video is never held twice over with others. The UIDs
-are derived from the encounter and media ids: a refiling sends the same
-instances, and a PACS that already holds one answers "duplicate", which
-counts as filed.
+its own), so a large video never shares memory with other instances. The
+UIDs are derived from the encounter and media ids: a refiling sends the same
+instances, and a PACS that already holds one answers "duplicate" (or, like
+Orthanc, stores it again under the same UID), which counts as filed. A
+filing that fails half-way is simply sent again whole.
 """
 
 from __future__ import annotations
@@ -30,14 +33,15 @@ from shared.records.document import ItemContent, RecordDocument, RecordItem
 from shared.records.errors import DestinationRefused
 from shared.records.filer import FilingOutcome
 from shared.records.h264 import AvcTrack, NotAnAvcVideo, read_avc_track
-from shared.records.jpeg_frames import NotAJpeg, jpeg_frame
+from shared.records.jpeg_frames import JpegFrame, NotAJpeg, jpeg_frame
 from shared.records.stow import StowAnswer, read_stow_answer, stow_request
 
 log = logging.getLogger("mia.records.dicom")
 
 BATCH_BYTES = 32 * 1024 * 1024
 
-FitVideo = Callable[[bytes], bytes]
+FitVideo = Callable[[bytes], bytes]  # an MP4 whose H.264 fits no transfer syntax → one that fits .102
+FitPhoto = Callable[[bytes], bytes]  # a progressive JPEG → the same coefficients as a baseline JPEG (lossless)
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ class _Tally:
     stored: int = 0
     duplicates: int = 0
     unconfirmed: int = 0
-    transcoded: list[str] = field(default_factory=list)
+    rewritten: list[str] = field(default_factory=list)  # items whose copy had to be made to fit
 
     def add(self, answer: StowAnswer) -> None:
         self.stored += answer.stored
@@ -60,22 +64,27 @@ class _Tally:
 
 
 def file_dicom(
-    document: RecordDocument, content: ItemContent, settings: RecordSettings, *, fit_video: FitVideo | None = None
+    document: RecordDocument,
+    content: ItemContent,
+    settings: RecordSettings,
+    *,
+    fit_video: FitVideo | None = None,
+    fit_photo: FitPhoto | None = None,
 ) -> FilingOutcome:
     """Send every item of `document` to the PACS; raises DestinationUnavailable or DestinationRefused."""
     if not settings.dicomweb_url:
         raise DestinationRefused("DICOM filing is off: MIA_DICOMWEB_URL is not set")
     tally = _Tally()
     with requests.Session() as session:
-        for batch in _batches(document, content, settings, fit_video, tally):
+        for batch in _batches(document, content, settings, (fit_video, fit_photo), tally):
             response = stow_request(session, settings, [instance.data for instance in batch])
             tally.add(read_stow_answer(response, [instance.sop_instance_uid for instance in batch]))
     total = len(document.items)
     detail = f"{total} instance{'s' if total != 1 else ''} in study {document.study_uid}"
     if tally.duplicates:
         detail += f" ({tally.duplicates} already held)"
-    if tally.transcoded:
-        detail += f"; transcoded for DICOM: {', '.join(tally.transcoded)}"
+    if tally.rewritten:
+        detail += f"; rewritten for DICOM: {', '.join(tally.rewritten)}"
     log.info(
         "filed to DICOM",
         extra={"encounter_id": document.encounter_id, "stored": tally.stored, "duplicates": tally.duplicates},
@@ -89,20 +98,30 @@ def encode_item(
     data: bytes,
     settings: RecordSettings,
     fit_video: FitVideo | None = None,
+    fit_photo: FitPhoto | None = None,
 ) -> tuple[Dataset, bool]:
-    """The item's DICOM dataset, and whether its video had to be transcoded to fit a transfer syntax."""
+    """The item's DICOM dataset, and whether it had to be rewritten to fit a transfer syntax."""
     if item.is_video:
         return _video_dataset(document, item, data, settings, fit_video)
-    try:
-        frame = jpeg_frame(data)
-    except NotAJpeg as exc:
-        raise DestinationRefused(f"{item.title}: its display copy is not a readable JPEG ({exc})") from None
+    frame = _jpeg(item, data)
+    rewritten = False
+    if not frame.is_baseline and fit_photo is not None:
+        # display copies made before they were baseline are progressive: same coefficients, re-ordered
+        data, rewritten = fit_photo(data), True
+        frame = _jpeg(item, data)
     if not frame.is_baseline:
         raise DestinationRefused(
             f"{item.title}: its display copy is not a baseline 8-bit JPEG (it was made before DICOM filing "
             "existed); process the photo again to file it"
         )
-    return photo_instance(document, item, data, frame, settings), False
+    return photo_instance(document, item, data, frame, settings), rewritten
+
+
+def _jpeg(item: RecordItem, data: bytes) -> JpegFrame:
+    try:
+        return jpeg_frame(data)
+    except NotAJpeg as exc:
+        raise DestinationRefused(f"{item.title}: its display copy is not a readable JPEG ({exc})") from None
 
 
 def _video_dataset(
@@ -145,15 +164,15 @@ def _batches(
     document: RecordDocument,
     content: ItemContent,
     settings: RecordSettings,
-    fit_video: FitVideo | None,
+    fits: tuple[FitVideo | None, FitPhoto | None],
     tally: _Tally,
 ) -> Iterator[list[EncodedInstance]]:
     batch: list[EncodedInstance] = []
     size = 0
     for item in document.items:
-        dataset, transcoded = encode_item(document, item, content(item), settings, fit_video)
-        if transcoded:
-            tally.transcoded.append(item.title)
+        dataset, rewritten = encode_item(document, item, content(item), settings, *fits)
+        if rewritten:
+            tally.rewritten.append(item.title)
         instance = EncodedInstance(document.instance_uid(item), part10(dataset))
         del dataset
         if item.is_video or size + len(instance.data) > BATCH_BYTES:

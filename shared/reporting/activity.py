@@ -12,11 +12,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, select, union_all
+from sqlalchemy import ColumnElement, Connection, Subquery, and_, case, func, literal, select, union_all
 
 from shared.db.sql_functions import seconds_between, week_start
 from shared.db.statuses import MediaStatus
-from shared.db.tables import encounters, media, users
+from shared.db.tables import encounters, media, record_filings, users
 
 STAGES: tuple[tuple[str, str], ...] = (
     ("created", "created_at"),
@@ -128,18 +128,8 @@ def funnel(conn: Connection, date_range: DateRange) -> list[dict[str, Any]]:
     return result
 
 
-def _median_seconds(conn: Connection, later: Any, earlier: Any, date_range: DateRange) -> float | None:
-    """Median of `later - earlier`, computed with window functions (no MEDIAN in SQLite or MySQL)."""
-    durations = (
-        select(seconds_between(later, earlier).label("seconds"))
-        .where(
-            later.is_not(None),
-            earlier.is_not(None),
-            date_range.contains(later),
-            encounters.c.deleted_at.is_(None),
-        )
-        .subquery()
-    )
+def _median(conn: Connection, durations: Subquery) -> float | None:
+    """Median of a subquery's `seconds`, with window functions (no MEDIAN in SQLite or MySQL)."""
     ranked = select(
         durations.c.seconds,
         func.row_number().over(order_by=durations.c.seconds).label("rn"),
@@ -150,11 +140,57 @@ def _median_seconds(conn: Connection, later: Any, earlier: Any, date_range: Date
     return None if value is None else float(value)
 
 
+def _median_seconds(conn: Connection, later: Any, earlier: Any, date_range: DateRange) -> float | None:
+    """Median of `later - earlier` over the encounters whose `later` falls in the range."""
+    durations = (
+        select(seconds_between(later, earlier).label("seconds"))
+        .where(
+            later.is_not(None),
+            earlier.is_not(None),
+            date_range.contains(later),
+            encounters.c.deleted_at.is_(None),
+        )
+        .subquery()
+    )
+    return _median(conn, durations)
+
+
+def _review_to_filing_seconds(conn: Connection, date_range: DateRange) -> float | None:
+    """Median from review to the record first holding the encounter (its earliest filing by any destination).
+
+    A destination holds it from `sent_at` (or, where only the acknowledgement
+    was stamped, `acknowledged_at`); a filing refused or still queued has
+    neither. Counted in the range of that first filing.
+    """
+    first_filed = (
+        select(
+            record_filings.c.encounter_id,
+            func.min(func.coalesce(record_filings.c.sent_at, record_filings.c.acknowledged_at)).label("filed_at"),
+        )
+        .group_by(record_filings.c.encounter_id)
+        .subquery()
+    )
+    durations = (
+        select(seconds_between(first_filed.c.filed_at, encounters.c.reviewed_at).label("seconds"))
+        .join_from(first_filed, encounters, encounters.c.id == first_filed.c.encounter_id)
+        .where(
+            encounters.c.reviewed_at.is_not(None),
+            first_filed.c.filed_at.is_not(None),
+            date_range.contains(first_filed.c.filed_at),
+            encounters.c.deleted_at.is_(None),
+        )
+        .subquery()
+    )
+    return _median(conn, durations)
+
+
 def median_durations(conn: Connection, date_range: DateRange) -> dict[str, float | None]:
-    """Median seconds from invite to submission (submitted in range) and submission to review (reviewed in range)."""
+    """Median seconds from invite to submission (submitted in range), submission to review (reviewed in range)
+    and review to filing (first filed in range)."""
     return {
         "invite_to_submission": _median_seconds(conn, encounters.c.submitted_at, encounters.c.invited_at, date_range),
         "submission_to_review": _median_seconds(conn, encounters.c.reviewed_at, encounters.c.submitted_at, date_range),
+        "review_to_filing": _review_to_filing_seconds(conn, date_range),
     }
 
 

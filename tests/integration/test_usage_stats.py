@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
-from shared.context import AppContext
+from shared.context import AppContext, build_context
 from shared.reporting import activity as stats
 from shared.reporting.storage_metrics import daily_totals, embedded_series, weekly_growth
+from tests.conftest import make_settings
+from tests.support.fhir_server import TOKEN, Fault, FhirServer
+from tests.support.filed import reviewed_and_filed
 from tests.support.usage_seed import seed_usage
 
 NOVEMBER = stats.DateRange.inclusive(dt.date(2026, 11, 1), dt.date(2026, 11, 30))
@@ -64,7 +69,11 @@ def test_median_durations(seeded: AppContext) -> None:
 def test_empty_range_has_no_median_and_no_conversion(seeded: AppContext) -> None:
     empty = stats.DateRange.inclusive(D(2025, 1, 1), D(2025, 1, 31))
     with seeded.engine.connect() as conn:
-        assert stats.median_durations(conn, empty) == {"invite_to_submission": None, "submission_to_review": None}
+        assert stats.median_durations(conn, empty) == {
+            "invite_to_submission": None,
+            "submission_to_review": None,
+            "review_to_filing": None,
+        }
         assert all(row["from_created"] is None for row in stats.funnel(conn, empty))
         assert stats.stage_counts(conn, empty) == []
 
@@ -147,3 +156,25 @@ def test_embedded_storage_history_and_current_totals(seeded: AppContext) -> None
         {"week_start": D(2026, 11, 23), "bytes_added": 0, "full_week": True},
         {"week_start": D(2026, 11, 30), "bytes_added": 0, "full_week": False},
     ]
+
+
+def test_median_review_to_filing_counts_filed_requests_in_the_range(tmp_path: Path, engine: Engine) -> None:
+    with FhirServer() as fhir:
+        settings = make_settings(
+            tmp_path / "var", MIA_FHIR_BASE_URL=fhir.base_url, MIA_FHIR_TOKEN=TOKEN, MIA_RECORDS_MAX_ATTEMPTS="1"
+        )
+        ctx = build_context(settings, engine=engine)
+        day = dt.datetime(2026, 11, 5, 10, 0)
+        reviewed_and_filed(ctx, "dr.ada", reviewed_at=day, filed_at=day + dt.timedelta(hours=1))
+        reviewed_and_filed(ctx, "dr.bo", reviewed_at=day, filed_at=day + dt.timedelta(hours=3))
+        reviewed_and_filed(ctx, "dr.cy", reviewed_at=day, filed_at=day + dt.timedelta(hours=2))
+        fhir.fail_next(Fault(status=503))
+        reviewed_and_filed(ctx, "dr.di", reviewed_at=day, filed_at=day + dt.timedelta(hours=9))  # failed: not filed
+        october = dt.datetime(2026, 10, 20, 10, 0)
+        reviewed_and_filed(ctx, "dr.ed", reviewed_at=october, filed_at=october + dt.timedelta(hours=20))
+    with ctx.engine.connect() as conn:
+        medians = stats.median_durations(conn, NOVEMBER)
+        assert stats.median_durations(conn, stats.DateRange.inclusive(D(2026, 10, 1), D(2026, 10, 31)))[
+            "review_to_filing"
+        ] == pytest.approx(20 * 3600, abs=1)
+    assert medians["review_to_filing"] == pytest.approx(2 * 3600, abs=1)  # of 1 h, 2 h and 3 h

@@ -10,8 +10,9 @@ from sqlalchemy import Engine
 
 from shared.context import AppContext, build_context
 from tests.conftest import make_settings
+from tests.support.fhir_server import TOKEN, FhirServer
 from tests.support.message_states import CONFIGURED
-from tests.support.portal import portal_environment
+from tests.support.portal import Downloads, portal_environment
 
 
 def _point_portal_at(monkeypatch: pytest.MonkeyPatch, ctx: AppContext) -> AppContext:
@@ -47,3 +48,34 @@ def configured_portal(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_en
     for name, value in CONFIGURED.items():
         monkeypatch.setenv(name, value)
     return _point_portal_at(monkeypatch, ctx)
+
+
+@pytest.fixture
+def fhir_server() -> Iterator[FhirServer]:
+    """The loopback FHIR server (transaction semantics, faults on demand)."""
+    with FhirServer() as server:
+        yield server
+
+
+@pytest.fixture
+def records_portal(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, engine: Engine, fhir_server: FhirServer
+) -> AppContext:
+    """The portal on each database filing to the loopback FHIR server (one try, then failed with its reason)."""
+    environment = {
+        "MIA_FHIR_BASE_URL": fhir_server.base_url,
+        "MIA_FHIR_TOKEN": TOKEN,
+        "MIA_RECORDS_MAX_ATTEMPTS": "1",
+    }
+    ctx = build_context(make_settings(tmp_path / "var", **environment), engine=engine)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    return _point_portal_at(monkeypatch, ctx)
+
+
+@pytest.fixture
+def downloads(monkeypatch: pytest.MonkeyPatch) -> Downloads:
+    """Press a portal download button as a browser does and read what it served."""
+    recorder = Downloads()
+    recorder.install(monkeypatch)
+    return recorder

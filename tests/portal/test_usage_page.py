@@ -7,7 +7,9 @@ import datetime as dt
 import pytest
 
 from portal_ui.session import SESSION_KEY
+from shared.clock import utcnow
 from shared.context import AppContext
+from tests.support.filed import reviewed_and_filed
 from tests.support.portal import menu, open_page, run_page_alone, sign_in, texts, widget
 from tests.support.staff import make_staff
 from tests.support.usage_seed import seed_usage
@@ -101,3 +103,18 @@ def test_added_last_full_week_is_the_last_week_that_ended(manager_page, last_day
     growth = frame(at, "Bytes added")
     shown_in_progress = [str(day)[:10] for day in growth.loc[growth["Week"] == "in progress", "Week starting"]]
     assert shown_in_progress == ([in_progress] if in_progress else [])
+
+
+def test_usage_page_shows_the_median_time_from_review_to_filing(records_portal: AppContext) -> None:
+    now = utcnow()
+    for hours, name in ((1, "dr.ada"), (3, "dr.bo")):
+        reviewed_at = now - dt.timedelta(hours=6)
+        reviewed_and_filed(
+            records_portal, name, reviewed_at=reviewed_at, filed_at=reviewed_at + dt.timedelta(hours=hours)
+        )
+    at = sign_in(make_staff(records_portal, "manager1", role="manager", team=None))
+    assert not at.exception, at.exception
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert metrics["Median, review to filing"] == "2 hours"  # of 1 h and 3 h
+    medians = frame(at, "Interval").set_index("Interval")
+    assert medians.loc["Review to filing in the record", "Median seconds"] == pytest.approx(2 * 3600, abs=1)

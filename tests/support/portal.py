@@ -15,6 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import streamlit.testing.v1.app_test as app_test_module
+from streamlit.runtime.media_file_manager import MediaFileManager
+from streamlit.runtime.memory_media_file_storage import MemoryFile, MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
@@ -104,3 +107,25 @@ def run_page_alone(page_key: str, session_state: dict[str, Any] | None = None, *
     for key, value in (session_state or {}).items():
         at.session_state[key] = value
     return open_page(at, page_key, **query)
+
+
+class Downloads:
+    """The browser's side of a download button whose file is made on click (`data=` a callable).
+
+    AppTest builds a new media file manager for every run; this one manager
+    stands in for all of them, so a test can press a button the way a browser
+    does (the server runs the deferred callable) and read what it served.
+    """
+
+    def __init__(self) -> None:
+        self.manager = MediaFileManager(MemoryMediaFileStorage("/mock/media"))
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(app_test_module, "MediaFileManager", lambda _storage: self.manager)
+
+    def press(self, button: Any) -> MemoryFile:
+        """What the browser receives when `button` (an AppTest download button) is pressed: content, type, name."""
+        url = self.manager.execute_deferred(button.proto.deferred_file_id)
+        stored = self.manager.read_file(url.rsplit("/", 1)[-1].split(".", 1)[0])
+        assert stored is not None, url
+        return stored

@@ -9,12 +9,15 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops
+from pydicom.encaps import generate_frames
 
+from processors.dicom_copies import baseline_jpeg
 from shared.config.records import RecordSettings
 from shared.records.dicom import encode_item, part10
 from shared.records.document import PatientIdentifier, RecordDocument
 from shared.records.errors import DestinationRefused
+from shared.records.jpeg_frames import jpeg_frame
 from tests.support.record_documents import content_of, photo_and_video, record_document
 
 SETTINGS = RecordSettings(institution_name="Riverside NHS FT")
@@ -109,3 +112,18 @@ def test_a_progressive_display_copy_is_refused_with_what_to_do(contents: dict[st
         DestinationRefused, match=r"Photo 1 of 1: .* not a baseline 8-bit JPEG .* process the photo again"
     ):
         encode_item(document, document.items[0], buffer.getvalue(), SETTINGS)
+
+
+def test_a_progressive_display_copy_is_rewritten_losslessly_when_jpegtran_is_given() -> None:
+    buffer = io.BytesIO()
+    Image.effect_mandelbrot((96, 64), (-2, -1, 1, 1), 50).convert("RGB").save(buffer, "JPEG", progressive=True)
+    progressive = buffer.getvalue()
+    document = record_document({"0a0b0c0d0e0f40a1b2c3d4e5f6a7b8c9": ("photo", progressive)})
+
+    dataset, rewritten = encode_item(document, document.items[0], progressive, SETTINGS, fit_photo=baseline_jpeg)
+
+    assert rewritten and dataset.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.50"
+    frame = next(generate_frames(dataset.PixelData, number_of_frames=1))
+    assert jpeg_frame(frame).is_baseline
+    with Image.open(io.BytesIO(frame)) as filed, Image.open(io.BytesIO(progressive)) as original:
+        assert ImageChops.difference(filed.convert("RGB"), original.convert("RGB")).getbbox() is None

@@ -179,7 +179,7 @@ def test_filing_stores_one_instance_per_item_that_reads_back_and_validates(
 
     assert outcome.acknowledged
     assert outcome.detail.startswith(f"3 instances in study {document.study_uid}")
-    assert "transcoded for DICOM: Video 3 of 3" in outcome.detail  # only the one with a display matrix
+    assert "rewritten for DICOM: Video 3 of 3" in outcome.detail  # only the one with a display matrix
     assert len(study_instances(orthanc, document)) == 3
     for item in document.items:
         data = retrieve(orthanc, document, item)
