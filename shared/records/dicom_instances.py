@@ -46,7 +46,7 @@ VIDEO_PHOTOGRAPHIC_IMAGE = UID("1.2.840.10008.5.1.4.1.1.77.1.4.1")
 AVC_HIGH_41 = UID("1.2.840.10008.1.2.4.102")  # MPEG-4 AVC/H.264 High Profile / Level 4.1
 AVC_HIGH_42_2D = UID("1.2.840.10008.1.2.4.104")  # MPEG-4 AVC/H.264 High Profile / Level 4.2 For 2D Video
 IMPLEMENTATION_CLASS_UID = UID("2.25.145460848553287962466451287340385338571")  # MIA's, fixed
-IMPLEMENTATION_VERSION = "MIA_1"
+IMPLEMENTATION_VERSION = "MIA-1"
 SERIES_NUMBERS = {"photo": 1, "video": 2}
 SERIES_DESCRIPTIONS = {"photo": "Photographs", "video": "Videos"}
 # Words of the free-text body site → (CID 4031 region, PS3.16 Annex L Body Part Examined term), for the
