@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from shared import audit
 from shared.clock import utcnow
 from shared.context import Actor, AppContext
-from shared.db.tables import record_filings
+from shared.db.tables import encounters, record_filings
 from shared.records import claims
 from shared.records.filer import FilingOutcome
 from shared.records.filings import filing_states, request_filing, retry_filing
@@ -105,6 +105,24 @@ def test_a_refusal_fails_at_once_and_a_fault_in_a_filer_is_retried(records_ctx: 
     dicom, fhir = filing_states(records_ctx, reviewed.encounter_id)
     assert dicom.status == "failed" and dicom.attempts == 1
     assert fhir.status == "queued" and "MIA could not prepare the documents" in (fhir.detail or "")
+
+
+def test_a_document_that_cannot_be_read_is_retried_not_left_sending(records_ctx: AppContext) -> None:
+    reviewed = reviewed_encounter(records_ctx)
+    request_filing(
+        records_ctx, reviewed.encounter_id, actor=Actor(reviewed.clinician_id), now=utcnow(), destinations=["dicom"]
+    )
+    with records_ctx.engine.begin() as conn:  # a field MIA cannot decrypt (a key not loaded, say)
+        conn.execute(
+            update(encounters).where(encounters.c.id == reviewed.encounter_id).values(review_note=b"\x01corrupt")
+        )
+    filer = RecordingFiler(["ack"])
+
+    report = FilingRunner(records_ctx, {"dicom": filer}).run_cycle()
+
+    assert (report.retried, filer.received) == (1, [])
+    (state,) = filing_states(records_ctx, reviewed.encounter_id)
+    assert state.status == "queued" and "MIA could not prepare the documents" in (state.detail or "")
 
 
 def test_a_filing_whose_runner_died_is_claimed_again_after_its_lease(records_ctx: AppContext) -> None:
