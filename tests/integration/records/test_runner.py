@@ -32,6 +32,12 @@ class Clock:
         self.now += dt.timedelta(**delta)
 
 
+def file_dermatology_on_review(ctx: AppContext, clinician_id: str) -> None:
+    save_team_settings(
+        ctx, "Dermatology", organisation_name=None, mailbox=None, actor=Actor(clinician_id), file_on_review=True
+    )
+
+
 def test_a_filing_is_acknowledged_with_what_the_destination_said(records_ctx: AppContext) -> None:
     reviewed = reviewed_encounter(records_ctx)
     request_filing(records_ctx, reviewed.encounter_id, actor=Actor(reviewed.clinician_id), now=utcnow())
@@ -165,14 +171,7 @@ def test_teams_that_file_on_review_are_filed_once(records_ctx: AppContext) -> No
     nameless = reviewed_encounter(records_ctx, patient=NO_NHS_NUMBER, username="drtwo")
     other = reviewed_encounter(records_ctx, username="drneuro", team="Neurology")
     unreviewed = reviewed_encounter(records_ctx, username="drthree", review=False)
-    save_team_settings(
-        records_ctx,
-        "Dermatology",
-        organisation_name=None,
-        mailbox=None,
-        actor=Actor(derm.clinician_id),
-        file_on_review=True,
-    )
+    file_dermatology_on_review(records_ctx, derm.clinician_id)
     filers = {"dicom": RecordingFiler(["ack"]), "fhir": RecordingFiler(["ack"])}
 
     report = FilingRunner(records_ctx, filers).run_cycle()
@@ -193,14 +192,7 @@ def test_teams_that_file_on_review_are_filed_once(records_ctx: AppContext) -> No
 
 def test_filing_on_review_does_not_file_a_teams_history(records_ctx: AppContext) -> None:
     derm = reviewed_encounter(records_ctx)
-    save_team_settings(
-        records_ctx,
-        "Dermatology",
-        organisation_name=None,
-        mailbox=None,
-        actor=Actor(derm.clinician_id),
-        file_on_review=True,
-    )
+    file_dermatology_on_review(records_ctx, derm.clinician_id)
     clock = Clock()
     clock.advance(seconds=ON_REVIEW_WINDOW.total_seconds() + 60)
     assert FilingRunner(records_ctx, {"dicom": RecordingFiler()}, clock=clock).run_cycle().queued_on_review == 0
