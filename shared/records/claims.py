@@ -107,13 +107,15 @@ def schedule_retry(
     return due if changed == 1 else None
 
 
-def mark_failed(engine: Engine, filing: FilingState, owner: str | None, reason: str, now: dt.datetime) -> bool:
-    """Failed for good with a reason a person can act on (`owner` None: a row never claimed, e.g. on review)."""
-    condition = _held(filing, owner) if owner is not None else record_filings.c.id == filing.id
+def mark_failed(engine: Engine, filing: FilingState, owner: str, reason: str, now: dt.datetime) -> bool:
+    """Failed for good with a reason a person can act on; only while `owner` holds the lease, like every change.
+
+    A filing that cannot be made on review never gets here: `record_refused` inserts it failed.
+    """
     with engine.begin() as conn:
         changed = conn.execute(
             update(record_filings)
-            .where(condition)
+            .where(_held(filing, owner))
             .values(
                 **leases.released(
                     status=FilingStatus.FAILED,

@@ -32,6 +32,7 @@ from shared.records import coding
 from shared.records.document import ItemContent, RecordDocument, RecordItem, derived_uuid
 from shared.records.errors import DestinationRefused, DestinationUnavailable, RecordsError
 from shared.records.filer import FilingOutcome
+from shared.records.reach import reaching
 
 UK_CORE_DOCUMENT_REFERENCE = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-DocumentReference"
 URI_SYSTEM = "urn:ietf:rfc:3986"
@@ -80,19 +81,13 @@ def file_fhir(document: RecordDocument, content: ItemContent, settings: RecordSe
     if settings.fhir_token:
         headers["Authorization"] = f"Bearer {settings.fhir_token}"
     host = urlsplit(settings.fhir_base_url).netloc
-    try:
+    with reaching("The FHIR server", host, settings.timeout_seconds):
         response = requests.post(
             settings.fhir_base_url,
             data=json.dumps(bundle, separators=(",", ":")).encode("utf-8"),
             headers=headers,
             timeout=settings.timeout_seconds,
         )
-    except requests.Timeout as exc:
-        raise DestinationUnavailable(
-            f"The FHIR server at {host} did not answer within {settings.timeout_seconds} s."
-        ) from exc
-    except requests.RequestException as exc:
-        raise DestinationUnavailable(f"The FHIR server at {host} could not be reached ({type(exc).__name__}).") from exc
     return _outcome(response, host, expected=len(document.items))
 
 

@@ -38,6 +38,8 @@ log = logging.getLogger("mia.records.runner")
 MAX_IDLE_BACKOFF_SECONDS = 60
 # Filing on review looks this far back: a team switching it on does not file its whole history.
 ON_REVIEW_WINDOW = dt.timedelta(days=7)
+# Why a filing MIA itself could not prepare is tried again: the exception goes to the log, not to the clinician.
+PREPARE_FAULT = "MIA could not prepare the documents (see the records service log)."
 
 
 def gave_up(label: str, attempts: int, reason: str) -> str:
@@ -163,6 +165,12 @@ class FilingRunner:
         except RecordsError as refusal:
             self._fail(filing, str(refusal), report)
             return
+        except SQLAlchemyError:
+            raise  # the database is down: run_forever waits, and the lease brings the filing back
+        except Exception:  # a field that cannot be decrypted, say: tried again, then failed, never left sending
+            log.exception("reading the document raised", extra=self._log_fields(filing))
+            self._retry(filing, PREPARE_FAULT, report)
+            return
         try:
             outcome = filer(document, store_content(self.ctx), self.settings)
         except DestinationRefused as refusal:
@@ -171,7 +179,7 @@ class FilingRunner:
             self._retry(filing, unavailable.reason, report)
         except Exception:  # a fault in a filer: tried again, then failed, never lost
             log.exception("filer raised", extra=self._log_fields(filing))
-            self._retry(filing, "MIA could not prepare the documents (see the records service log).", report)
+            self._retry(filing, PREPARE_FAULT, report)
         else:
             if claims.mark_filed(self.ctx.engine, filing, self.owner, outcome, self.clock()):
                 report.filed += 1

@@ -22,6 +22,7 @@ import requests
 
 from shared.config.records import RecordSettings
 from shared.records.errors import DestinationRefused, DestinationUnavailable
+from shared.records.reach import reaching
 
 REFERENCED_SOP_SEQUENCE = "00081199"
 FAILED_SOP_SEQUENCE = "00081198"
@@ -94,8 +95,8 @@ def stow_request(session: requests.Session, settings: RecordSettings, files: Seq
     elif settings.dicomweb_username and settings.dicomweb_password:
         auth = (settings.dicomweb_username, settings.dicomweb_password)
     host = urlsplit(url).netloc
-    try:
-        return session.post(
+    with reaching("The PACS", host, settings.timeout_seconds):
+        response = session.post(
             url,
             data=_MultipartBody(boundary, files),
             headers=headers,
@@ -103,12 +104,7 @@ def stow_request(session: requests.Session, settings: RecordSettings, files: Seq
             timeout=settings.timeout_seconds,
             allow_redirects=False,
         )
-    except requests.Timeout:
-        raise DestinationUnavailable(
-            f"the PACS at {host} did not answer within {settings.timeout_seconds} s (MIA_RECORDS_TIMEOUT_SECONDS)"
-        ) from None
-    except requests.ConnectionError:
-        raise DestinationUnavailable(f"the PACS at {host} could not be reached (connection failed)") from None
+    return response
 
 
 def read_stow_answer(response: requests.Response, sent: Sequence[str]) -> StowAnswer:

@@ -34,6 +34,7 @@ from shared.records import coding
 from shared.records.document import ItemContent, PatientIdentifier, RecordDocument, RecordItem, derived_oid
 from shared.records.errors import DestinationRefused, DestinationUnavailable
 from shared.records.filer import FilingOutcome
+from shared.records.reach import reaching
 
 SOAP = "http://www.w3.org/2003/05/soap-envelope"
 WSA = "http://www.w3.org/2005/08/addressing"
@@ -144,21 +145,13 @@ def file_xds(document: RecordDocument, content: ItemContent, settings: RecordSet
         raise DestinationRefused("There is nothing to file: the encounter has no photos or videos.")
     message = iti41_message(document, content, settings, to=settings.xds_repository_url)
     host = urlsplit(settings.xds_repository_url).netloc
-    try:
+    with reaching("The XDS repository", host, settings.timeout_seconds):
         response = requests.post(
             settings.xds_repository_url,
             data=message.body,
             headers={"Content-Type": message.content_type, "MIME-Version": "1.0"},
             timeout=settings.timeout_seconds,
         )
-    except requests.Timeout as exc:
-        raise DestinationUnavailable(
-            f"The XDS repository at {host} did not answer within {settings.timeout_seconds} s."
-        ) from exc
-    except requests.RequestException as exc:
-        raise DestinationUnavailable(
-            f"The XDS repository at {host} could not be reached ({type(exc).__name__})."
-        ) from exc
     return _outcome(response, host, len(document.items))
 
 

@@ -35,16 +35,17 @@ import datetime as dt
 import hashlib
 import itertools
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError
+
+from tests.support.loopback_http import LoopbackServer
 
 BASE_PATH = "/fhir"
 TOKEN = "loopback-fhir-token-0001"
@@ -115,44 +116,19 @@ class FhirStore:
         return matches
 
 
-class FhirServer:
+class FhirServer(LoopbackServer[Fault]):
     """The server: start/stop, what it holds, and the faults a test switches on."""
 
     def __init__(self, token: str | None = TOKEN) -> None:
         self.token = token
         self.store = FhirStore()
-        self.faults: list[Fault] = []
         self.transactions: list[dict[str, Any]] = []  # every transaction Bundle received, as parsed
         self.answered: list[bytes] = []  # every answer's body, as sent
-        self.lock = threading.Lock()
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._http.daemon_threads = True
-        self._http.block_on_close = False
-        self._thread = threading.Thread(target=self._http.serve_forever, name="fhir-loopback", daemon=True)
+        super().__init__(_handler_for(self), "fhir-loopback")
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._http.server_address[1]}{BASE_PATH}"
-
-    def __enter__(self) -> FhirServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        """Stop answering: the port is closed afterwards (a destination that is down)."""
-        self._http.shutdown()
-        self._http.server_close()
-
-    def fail_next(self, fault: Fault, times: int = 1) -> None:
-        with self.lock:
-            self.faults.extend(copy.copy(fault) for _ in range(times))
-
-    def next_fault(self) -> Fault | None:
-        with self.lock:
-            return self.faults.pop(0) if self.faults else None
+        return f"{self.origin}{BASE_PATH}"
 
     def documents(self) -> list[dict[str, Any]]:
         with self.lock:

@@ -32,21 +32,20 @@ answer slowly, or close the connection.
 from __future__ import annotations
 
 import base64
-import copy
 import email.parser
 import email.policy
 import hashlib
 import re
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from lxml import etree
 
 from shared.config.records import NHS_NUMBER_OID
+from tests.support.loopback_http import LoopbackServer
 
 SCHEMA = Path(__file__).parent / "schemas" / "IHE" / "XDS.b_DocumentRepository.xsd"
 PATH = "/xds/iti41"
@@ -144,44 +143,19 @@ class Registry:
     submissions: dict[str, Submission] = field(default_factory=dict)
 
 
-class XdsRepository:
+class XdsRepository(LoopbackServer[Fault]):
     """The server: start/stop, what it holds, and the faults a test switches on."""
 
     def __init__(self, patient_domains: tuple[str, ...] = (NHS_NUMBER_OID,)) -> None:
         self.patient_domains = patient_domains
         self.registry = Registry()
-        self.faults: list[Fault] = []
         self.received: list[bytes] = []  # every request body as sent
-        self.lock = threading.Lock()
         self.schema = etree.XMLSchema(etree.parse(str(SCHEMA)))
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._http.daemon_threads = True
-        self._http.block_on_close = False
-        self._thread = threading.Thread(target=self._http.serve_forever, name="xds-loopback", daemon=True)
+        super().__init__(_handler_for(self), "xds-loopback")
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._http.server_address[1]}{PATH}"
-
-    def __enter__(self) -> XdsRepository:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        """Stop answering: the port is closed afterwards (a repository that is down)."""
-        self._http.shutdown()
-        self._http.server_close()
-
-    def fail_next(self, fault: Fault, times: int = 1) -> None:
-        with self.lock:
-            self.faults.extend(copy.copy(fault) for _ in range(times))
-
-    def next_fault(self) -> Fault | None:
-        with self.lock:
-            return self.faults.pop(0) if self.faults else None
+        return f"{self.origin}{PATH}"
 
     def provide_and_register(self, content_type: str, body: bytes) -> tuple[str | None, bytes]:
         """Check and store one ITI-41 request; (the request's MessageID, the RegistryResponse element)."""

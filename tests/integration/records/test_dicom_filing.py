@@ -36,14 +36,7 @@ from shared.context import Actor, build_context
 from shared.encounters.requests import register_encounter
 from shared.encounters.review import mark_reviewed
 from shared.records.dicom import file_dicom
-from shared.records.document import (
-    PatientIdentifier,
-    RecordAuthor,
-    RecordConsent,
-    RecordDocument,
-    RecordItem,
-    RecordPatient,
-)
+from shared.records.document import PatientIdentifier, RecordDocument, RecordItem, RecordPatient
 from shared.records.errors import DestinationRefused, DestinationUnavailable
 from tests.conftest import make_settings
 from tests.support.databases import make_sqlite_engine
@@ -51,9 +44,9 @@ from tests.support.factories import PATIENT, make_clinician
 from tests.support.media_samples import h264_mov, hevc_mov
 from tests.support.orthanc import PASSWORD, USERNAME, Orthanc, running_orthanc
 from tests.support.processed_media import phone_photo, store_photo, store_video
+from tests.support.record_documents import TEST_NHS_NUMBER, record_document
 from tests.support.submissions import give_consent, submit
 
-TEST_NHS_NUMBER = "9990000018"
 VIDEO_SYNTAXES = {"1.2.840.10008.1.2.4.102", "1.2.840.10008.1.2.4.104"}
 
 
@@ -114,20 +107,12 @@ def filed(processed: dict[str, ProcessedMedia]) -> Filed:
                 storage_key=f"derived/{encounter_id}/{media_id}/display",
             )
         )
-    document = RecordDocument(
-        encounter_id=encounter_id,
-        reference=encounter_id[:8].upper(),
-        organisation_name="Riverside NHS Foundation Trust",
-        team="Dermatology",
+    document = dataclasses.replace(
+        record_document({}, encounter_id=encounter_id),
         patient=RecordPatient(
             "Siân Ada Lovelace", dt.date(1985, 12, 10), PatientIdentifier.nhs_number(TEST_NHS_NUMBER)
         ),
         request_note="Please send photos of the rash on your left forearm, close up and from arm's length",
-        body_site="left forearm",
-        consent=RecordConsent("2026-01", True, True, False, dt.datetime(2026, 11, 29, 9, 20)),
-        author=RecordAuthor("a1b2c3d4", "drjones", "Dr Jo Jones", "Dermatology"),
-        submitted_at=dt.datetime(2026, 11, 29, 9, 40),
-        reviewed_at=dt.datetime(2026, 11, 30, 14, 5),
         review_note=None,
         items=tuple(items),
     )

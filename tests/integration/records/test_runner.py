@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from shared import audit
 from shared.clock import utcnow
 from shared.context import Actor, AppContext
-from shared.db.tables import record_filings
+from shared.db.tables import encounters, record_filings
 from shared.records import claims
 from shared.records.filer import FilingOutcome
 from shared.records.filings import filing_states, request_filing, retry_filing
@@ -30,6 +30,12 @@ class Clock:
 
     def advance(self, **delta: float) -> None:
         self.now += dt.timedelta(**delta)
+
+
+def file_dermatology_on_review(ctx: AppContext, clinician_id: str) -> None:
+    save_team_settings(
+        ctx, "Dermatology", organisation_name=None, mailbox=None, actor=Actor(clinician_id), file_on_review=True
+    )
 
 
 def test_a_filing_is_acknowledged_with_what_the_destination_said(records_ctx: AppContext) -> None:
@@ -107,6 +113,24 @@ def test_a_refusal_fails_at_once_and_a_fault_in_a_filer_is_retried(records_ctx: 
     assert fhir.status == "queued" and "MIA could not prepare the documents" in (fhir.detail or "")
 
 
+def test_a_document_that_cannot_be_read_is_retried_not_left_sending(records_ctx: AppContext) -> None:
+    reviewed = reviewed_encounter(records_ctx)
+    request_filing(
+        records_ctx, reviewed.encounter_id, actor=Actor(reviewed.clinician_id), now=utcnow(), destinations=["dicom"]
+    )
+    with records_ctx.engine.begin() as conn:  # a field MIA cannot decrypt (a key not loaded, say)
+        conn.execute(
+            update(encounters).where(encounters.c.id == reviewed.encounter_id).values(review_note=b"\x01corrupt")
+        )
+    filer = RecordingFiler(["ack"])
+
+    report = FilingRunner(records_ctx, {"dicom": filer}).run_cycle()
+
+    assert (report.retried, filer.received) == (1, [])
+    (state,) = filing_states(records_ctx, reviewed.encounter_id)
+    assert state.status == "queued" and "MIA could not prepare the documents" in (state.detail or "")
+
+
 def test_a_filing_whose_runner_died_is_claimed_again_after_its_lease(records_ctx: AppContext) -> None:
     reviewed = reviewed_encounter(records_ctx)
     clock = Clock()
@@ -147,14 +171,7 @@ def test_teams_that_file_on_review_are_filed_once(records_ctx: AppContext) -> No
     nameless = reviewed_encounter(records_ctx, patient=NO_NHS_NUMBER, username="drtwo")
     other = reviewed_encounter(records_ctx, username="drneuro", team="Neurology")
     unreviewed = reviewed_encounter(records_ctx, username="drthree", review=False)
-    save_team_settings(
-        records_ctx,
-        "Dermatology",
-        organisation_name=None,
-        mailbox=None,
-        actor=Actor(derm.clinician_id),
-        file_on_review=True,
-    )
+    file_dermatology_on_review(records_ctx, derm.clinician_id)
     filers = {"dicom": RecordingFiler(["ack"]), "fhir": RecordingFiler(["ack"])}
 
     report = FilingRunner(records_ctx, filers).run_cycle()
@@ -175,14 +192,7 @@ def test_teams_that_file_on_review_are_filed_once(records_ctx: AppContext) -> No
 
 def test_filing_on_review_does_not_file_a_teams_history(records_ctx: AppContext) -> None:
     derm = reviewed_encounter(records_ctx)
-    save_team_settings(
-        records_ctx,
-        "Dermatology",
-        organisation_name=None,
-        mailbox=None,
-        actor=Actor(derm.clinician_id),
-        file_on_review=True,
-    )
+    file_dermatology_on_review(records_ctx, derm.clinician_id)
     clock = Clock()
     clock.advance(seconds=ON_REVIEW_WINDOW.total_seconds() + 60)
     assert FilingRunner(records_ctx, {"dicom": RecordingFiler()}, clock=clock).run_cycle().queued_on_review == 0
