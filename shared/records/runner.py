@@ -40,6 +40,11 @@ MAX_IDLE_BACKOFF_SECONDS = 60
 ON_REVIEW_WINDOW = dt.timedelta(days=7)
 # Why a filing MIA itself could not prepare is tried again: the exception goes to the log, not to the clinician.
 PREPARE_FAULT = "MIA could not prepare the documents (see the records service log)."
+# A filing taken again after its runner died each time (out of memory on a large video, say) must not loop for ever.
+STOPPED_MIDWAY = (
+    "The records service stopped part-way through filing this {times} times (restarted, or out of memory on a large "
+    "video?); see its log, then press retry."
+)
 
 
 def gave_up(label: str, attempts: int, reason: str) -> str:
@@ -154,6 +159,9 @@ class FilingRunner:
     # -- one filing ------------------------------------------------------------
     def file(self, filing: FilingState, report: CycleReport) -> None:
         """Send one claimed filing and record the outcome."""
+        if filing.attempts > self.settings.max_attempts:  # claimed again after its lease ran out, too often
+            self._fail(filing, STOPPED_MIDWAY.format(times=filing.attempts - 1), report)
+            return
         filer = self.filers.get(filing.destination)
         if filer is None:
             setting = SETTING[filing.destination]

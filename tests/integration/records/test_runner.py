@@ -153,6 +153,27 @@ def test_a_filing_whose_runner_died_is_claimed_again_after_its_lease(records_ctx
         assert conn.execute(select(record_filings.c.lease_owner)).scalar() is None
 
 
+def test_a_filing_whose_runners_keep_dying_fails_instead_of_looping(records_ctx: AppContext) -> None:
+    reviewed = reviewed_encounter(records_ctx)
+    clock = Clock()
+    request_filing(
+        records_ctx, reviewed.encounter_id, actor=Actor(reviewed.clinician_id), now=clock(), destinations=["dicom"]
+    )
+    lease = dt.timedelta(seconds=records_ctx.settings.records.lease_seconds)
+    for death in range(records_ctx.settings.records.max_attempts):  # each holder dies before it answers
+        assert claims.claim_next(records_ctx.engine, f"dead-{death}", lease, clock()) is not None
+        clock.advance(seconds=lease.total_seconds() + 1)
+    filer = RecordingFiler(["ack"])
+
+    report = FilingRunner(records_ctx, {"dicom": filer}, owner="alive", clock=clock).run_cycle()
+
+    assert (report.filed, report.failed) == (0, 1) and filer.received == []
+    (state,) = filing_states(records_ctx, reviewed.encounter_id)
+    assert state.status == "failed" and state.can_retry
+    deaths = records_ctx.settings.records.max_attempts
+    assert f"stopped part-way through filing this {deaths} times" in (state.failure_reason or "")
+
+
 def test_a_destination_switched_off_fails_what_was_queued_for_it(records_ctx: AppContext) -> None:
     reviewed = reviewed_encounter(records_ctx)
     request_filing(
