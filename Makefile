@@ -58,11 +58,8 @@ run: $(RUNTIME_STAMP) $(NODE_STAMP)
 system-deps:
 	scripts/install-system-deps.sh
 
-# Tests run in parallel, one worker per core (pytest-xdist), each test file whole on one worker and in
-# order as when run alone; TEST_WORKERS=0 runs them in one process.
-TEST_WORKERS ?= auto
 test: $(DEV_STAMP) $(NODE_STAMP) system-deps lint terraform-check
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest
 
 # Static analysis of the AWS deployment, no cloud account needed (terraform/README.md).
 # The HCL property tests (tests/unit/test_terraform.py) run with the rest of pytest.

@@ -62,7 +62,6 @@ NOT_IMPORTED = {
     "pytest-asyncio": NotImported("pytest plugin: async tests (asyncio_mode = auto)", loaded_by="pytest"),
     "pytest-aiohttp": NotImported("pytest plugin: the aiohttp_client fixture", loaded_by="pytest"),
     "pytest-timeout": NotImported("pytest plugin: the 300 s limit per test (pyproject.toml)", loaded_by="pytest"),
-    "pytest-xdist": NotImported("pytest plugin: `make test` runs the suite on every core (-n)", loaded_by="pytest"),
 }
 
 
