@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from scripts.requirement_sets import REQUIREMENT_SETS, ROOT
 
 MIB = 1024 * 1024
-DEFAULT_SETS = ("upload", "portal", "processors", "local", "dev")
+DEFAULT_SETS = ("upload", "manage", "portal", "processors", "local", "dev")
 LAMBDA_MANIFEST = ROOT / "build" / "lambda" / "manifest.json"
 
 

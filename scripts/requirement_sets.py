@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENT_SETS = {
     "portal": ROOT / "requirements" / "portal.txt",
     "upload": ROOT / "requirements" / "upload.txt",
+    "manage": ROOT / "requirements" / "manage.txt",
     "processors": ROOT / "requirements" / "processors.txt",
     "local": ROOT / "requirements.txt",
     "dev": ROOT / "requirements-dev.txt",

@@ -19,7 +19,7 @@ output "portal_url" {
 }
 
 output "ecr_repository_urls" {
-  description = "Where to push the images: { upload = URL, portal = URL }."
+  description = "Where to push the images: { upload = URL, portal = URL, manage = URL }."
   value       = { for name, repository in aws_ecr_repository.app : name => repository.repository_url }
 }
 

@@ -6,13 +6,15 @@
 # purge-expired every 15 minutes; the
 # same task definition runs migrations and other manage.py commands with
 # `aws ecs run-task`, see README.md). Images come from the stack's ECR
-# repositories; both contain the whole application and differ in their
-# start command and the upload service's browser assets.
+# repositories: upload, portal and manage (maintenance, notifications and
+# records run manage.py); each contains the whole application's code and
+# installs only its own requirement set.
 
 locals {
   images = {
     upload = "${aws_ecr_repository.app["upload"].repository_url}:${var.image_tag}"
     portal = "${aws_ecr_repository.app["portal"].repository_url}:${var.image_tag}"
+    manage = "${aws_ecr_repository.app["manage"].repository_url}:${var.image_tag}"
   }
 
   # What every component reads (shared/config/settings.py); secrets are added from
@@ -58,21 +60,21 @@ locals {
       health_url  = "http://127.0.0.1:${local.portal_port}/_stcore/health"
     }
     maintenance = {
-      image       = local.images.upload
+      image       = local.images.manage
       command     = ["python", "manage.py", "purge-expired", "--every", "900"]
       port        = null
       environment = local.common_environment
       health_url  = null
     }
     notifications = {
-      image       = local.images.upload
+      image       = local.images.manage
       command     = ["python", "manage.py", "deliver-notifications"]
       port        = null
       environment = local.common_environment
       health_url  = null
     }
     records = {
-      image       = local.images.upload
+      image       = local.images.manage
       command     = ["python", "manage.py", "file-records"]
       port        = null
       environment = local.common_environment
@@ -100,7 +102,7 @@ locals {
 # --- image repositories -------------------------------------------------------
 
 resource "aws_ecr_repository" "app" {
-  for_each = toset(["upload", "portal"])
+  for_each = toset(["upload", "portal", "manage"])
 
   name                 = "${local.name}/${each.key}"
   image_tag_mutability = "IMMUTABLE"

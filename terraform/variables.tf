@@ -165,7 +165,7 @@ variable "portal_allowed_cidrs" {
 # --- services -----------------------------------------------------------------
 
 variable "image_tag" {
-  description = "Tag of the upload and portal images in their ECR repositories (immutable tags, e.g. the git commit)."
+  description = "Tag of the upload, portal and manage images in their ECR repositories (immutable tags, e.g. the git commit)."
   type        = string
 
   validation {

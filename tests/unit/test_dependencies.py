@@ -36,7 +36,7 @@ class EntryPoint:
 ENTRY_POINTS = (
     EntryPoint("portal", ("portal_app.py", "pages/**/*.py", "portal_ui/**/*.py"), "portal"),  # pages load by path
     EntryPoint("upload service", ("patient_upload/__main__.py",), "upload"),
-    EntryPoint("manage.py", ("manage.py",), "upload"),  # the maintenance task runs it from the upload image
+    EntryPoint("manage.py", ("manage.py",), "manage"),  # maintenance, notifications and records run the manage image
     EntryPoint("worker", ("processors/worker.py",), "processors"),
     EntryPoint("Lambda handler", ("processors/lambda_handlers.py",), "processors"),
     EntryPoint("processing CLI", ("processors/cli.py",), "processors"),
@@ -153,14 +153,15 @@ def test_every_requirement_file_belongs_to_a_set() -> None:
 
 
 def test_each_image_installs_its_own_set_and_only_that() -> None:
-    """docker/Dockerfile: the upload target installs requirements/upload.txt, the portal target portal.txt."""
+    """docker/Dockerfile: each target (upload, portal, manage) installs its own file under requirements/."""
     dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
     stages = re.split(r"^FROM \S+ AS (\w+)\s*$", dockerfile, flags=re.MULTILINE)
     bodies = dict(zip(stages[1::2], stages[2::2], strict=True))
     installs = {name: re.findall(r"pip install [^\n]*-r (\S+)", body) for name, body in bodies.items()}
     assert installs["upload"] == ["requirements/upload.txt"]
     assert installs["portal"] == ["requirements/portal.txt"]
-    assert not [name for name, files in installs.items() if name not in ("upload", "portal") and files]
+    assert installs["manage"] == ["requirements/manage.txt"]
+    assert not [name for name, files in installs.items() if name not in ("upload", "portal", "manage") and files]
 
 
 def test_no_application_code_imports_the_tests() -> None:

@@ -346,6 +346,19 @@ def test_services_behind_the_load_balancer_trust_its_forwarded_headers(tf: Terra
     assert "load_balancer" not in tf.resource("aws_ecs_service", "maintenance")
 
 
+def test_each_service_runs_the_image_of_its_requirement_set(tf: Terraform) -> None:
+    """manage.py's services run the manage image; the patient-facing upload image carries none of their packages."""
+    images = {name: container["image"] for name, container in tf.locals["containers"].items()}
+    assert images == {
+        "upload": "${local.images.upload}",
+        "portal": "${local.images.portal}",
+        "maintenance": "${local.images.manage}",
+        "notifications": "${local.images.manage}",
+        "records": "${local.images.manage}",
+    }
+    assert set(tf.resource("aws_ecr_repository", "app")["for_each"].split('"')[1::2]) == {"upload", "portal", "manage"}
+
+
 # --- notifications service --------------------------------------------------------
 
 MESSAGING_SECRETS = {"MIA_NOTIFY_API_KEY", "MIA_NOTIFY_CALLBACK_TOKEN", "MIA_SMTP_URL"}
@@ -363,7 +376,7 @@ def _messaging_secrets(tf: Terraform) -> dict[str, set[str]]:
 def test_notifications_service_runs_the_dispatcher_alone_outside_the_load_balancer(tf: Terraform) -> None:
     container = tf.locals["containers"]["notifications"]
     assert container["command"] == ["python", "manage.py", "deliver-notifications"]
-    assert container["image"] == "${local.images.upload}" and container["port"] is None
+    assert container["image"] == "${local.images.manage}" and container["port"] is None
     procfile = dict(line.split(": ", 1) for line in (PROJECT_ROOT / "Procfile").read_text().splitlines() if line)
     assert procfile["notifications"] == ".venv/bin/python manage.py deliver-notifications"  # as under make run
     service = tf.resource("aws_ecs_service", "notifications")
@@ -411,7 +424,7 @@ def test_notifications_service_reaches_only_https_the_database_and_the_smtp_rela
 def test_records_service_runs_the_filing_runner_alone_outside_the_load_balancer(tf: Terraform) -> None:
     container = tf.locals["containers"]["records"]
     assert container["command"] == ["python", "manage.py", "file-records"]
-    assert container["image"] == "${local.images.upload}" and container["port"] is None
+    assert container["image"] == "${local.images.manage}" and container["port"] is None
     procfile = dict(line.split(": ", 1) for line in (PROJECT_ROOT / "Procfile").read_text().splitlines() if line)
     assert procfile["records"] == ".venv/bin/python manage.py file-records"
     service = tf.resource("aws_ecs_service", "records")
