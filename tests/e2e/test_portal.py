@@ -27,7 +27,7 @@ from shared.staff import totp
 from shared.staff.accounts import create_user
 from tests.support.browser import screenshot_path
 from tests.support.factories import make_encounter
-from tests.support.portal_browser import WAIT_MS, enter_code, enter_password, save_whole_page, settle
+from tests.support.portal_browser import WAIT_MS, enter_code, enter_password, open_encounter, save_whole_page, settle
 from tests.support.portal_server import PortalServer
 from tests.support.processed_media import StoredMedium, store_photo, store_unprocessed, store_video
 from tests.support.s3 import REGION, MotoS3
@@ -95,8 +95,7 @@ def sign_in(page: Page, setup: PortalSetup, code_offset: int = 0) -> None:
 
 def open_review(page: Page) -> None:
     settle(page)  # a click during a rerun is lost
-    page.locator('[data-testid^="stBaseButton"]', has_text="Open").click()
-    expect(page.locator(".mia-grid")).to_be_visible(timeout=WAIT_MS)
+    open_encounter(page, page.locator(".mia-grid"))
 
 
 def tile_boxes(page: Page) -> list[dict[str, float]]:

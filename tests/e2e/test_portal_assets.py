@@ -26,7 +26,7 @@ from shared.context import AppContext, build_context
 from shared.db.migrations import migrate
 from shared.staff.accounts import create_user
 from tests.support.factories import make_encounter
-from tests.support.portal_browser import WAIT_MS, enter_code, enter_password, settle
+from tests.support.portal_browser import WAIT_MS, enter_code, enter_password, open_encounter, settle
 from tests.support.portal_server import PortalServer
 from tests.support.processed_media import store_photo, store_video
 from tests.support.staff import StaffAccount, make_staff
@@ -118,8 +118,7 @@ def open_review(page: Page) -> None:
     """The review of the submitted encounter: thumbnails, the video's first frames, a photo at full size."""
     page.get_by_role("link", name="Review", exact=True).first.click()
     settle(page)
-    page.locator('[data-testid^="stBaseButton"]', has_text="Open").click()
-    expect(page.locator(".mia-grid")).to_be_visible(timeout=WAIT_MS)
+    open_encounter(page, page.locator(".mia-grid"))
     settle(page)
     page.wait_for_function(
         """() => [...document.querySelectorAll('.mia-thumb')].every(i => i.complete && i.naturalWidth > 0)

@@ -26,7 +26,7 @@ from shared.notifications.outbox import CHANNEL_EMAIL, CHANNEL_SMS
 from tests.support.browser import DESKTOP_VIEWPORT, PHONE_VIEWPORT, SCREENSHOT_DIR
 from tests.support.factories import make_encounter
 from tests.support.message_states import CONFIGURED, fail_latest, mark_delivered, message_ids
-from tests.support.portal_browser import WAIT_MS, enter_code, enter_password, settle
+from tests.support.portal_browser import WAIT_MS, enter_code, enter_password, open_encounter, settle
 from tests.support.portal_server import PortalServer
 from tests.support.staff import StaffAccount, forget_used_codes, make_staff
 
@@ -130,8 +130,7 @@ def test_a_request_page_shows_each_message_and_what_to_do_about_a_failure(
     save_at_both_sizes(page, "encounters-failed-invite")
 
     settle(page)
-    page.locator('[data-testid^="stBaseButton"]', has_text="Open").click()
-    expect(page.get_by_role("heading", name="Zebedee Quartermain")).to_be_visible(timeout=WAIT_MS)
+    open_encounter(page, page.get_by_role("heading", name="Zebedee Quartermain"))
     expect(page.get_by_text("Messages to the patient")).to_be_visible()
     expect(page.get_by_text("Send the link by email instead")).to_be_visible()
     expect(page.get_by_text("Remind the patient if they have not sent anything")).to_be_visible()

@@ -34,7 +34,7 @@ from shared.db.statuses import EncounterStatus, MediaStatus
 from shared.db.tables import encounters, media
 from tests.support import media_samples
 from tests.support.factories import PATIENT, make_encounter
-from tests.support.portal_browser import WAIT_MS, enter_code, enter_password, save_whole_page, settle
+from tests.support.portal_browser import WAIT_MS, enter_code, enter_password, open_encounter, save_whole_page, settle
 from tests.support.portal_server import PortalServer
 from tests.support.staff import StaffAccount, make_staff
 from tests.support.sync_patient import SyncPatient
@@ -132,8 +132,7 @@ def test_patient_upload_is_processed_and_reviewed_through_signed_urls(system: Sy
         enter_code(page, system.clinician.code())
         expect(page.get_by_role("heading", name="Encounters")).to_be_visible(timeout=WAIT_MS)
         settle(page)  # a click during a rerun is lost
-        page.locator('[data-testid^="stBaseButton"]', has_text="Open").click()  # a new page load would be a new session
-        expect(page.locator(".mia-grid")).to_be_visible(timeout=WAIT_MS)
+        open_encounter(page, page.locator(".mia-grid"))
         settle(page)
         thumbnail = page.locator(".mia-tile img.mia-thumb").first
         expect(thumbnail).to_be_visible(timeout=WAIT_MS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.support.browser import screenshot_path
 from tests.support.staff import StaffAccount
@@ -24,6 +24,27 @@ def settle(page: Page) -> None:
         })""",
         timeout=WAIT_MS,
     )
+
+
+def click_until(page: Page, button: Locator, shown: Locator, *, tries: int = 3) -> None:
+    """Click until `shown` appears: a click that lands while Streamlit reruns (the cookie component asks for one
+    late on a busy machine) is dropped by Streamlit, and a person would simply click again."""
+    for _ in range(tries - 1):
+        settle(page)
+        button.click()
+        try:
+            expect(shown).to_be_visible(timeout=WAIT_MS // 4)
+            return
+        except AssertionError:
+            continue
+    settle(page)
+    button.click()
+    expect(shown).to_be_visible(timeout=WAIT_MS)
+
+
+def open_encounter(page: Page, shown: Locator) -> None:
+    """Open the first encounter of the list with its Open button (a new page load would be a new session)."""
+    click_until(page, page.locator('[data-testid^="stBaseButton"]', has_text="Open"), shown)
 
 
 def enter_password(page: Page, account: StaffAccount) -> None:
